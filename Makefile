@@ -1,0 +1,69 @@
+# m2pg. `make run` and `make test` are the two commands of the README: both install what is
+# missing first (Debian 12 packages), so they work on a fresh machine.
+
+CC      ?= gcc
+PKGS     = libevent jansson libpq
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Isrc
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+PYTEST     = /usr/bin/python3 -m pytest
+
+SRCS = $(wildcard src/*.c)
+OBJS = $(SRCS:src/%.c=build/%.o)
+ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
+# Pure modules: unit tests link them alone (no libevent, no libpq).
+PURE = build/tm.o build/uuid.o build/buf.o build/jsonw.o build/metric.o build/rollup.o build/log.o
+UNIT_TESTS = $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps run test unit system system-asan bench clean
+
+all: m2pg
+
+m2pg: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/%.o: src/%.c $(wildcard src/*.h) | build
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -c -o $@ $<
+
+build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/asan/m2pg: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/test_%: tests/unit/test_%.c $(PURE) | build
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(PURE:build/%.o=src/%.c) $(shell pkg-config --cflags --libs cmocka jansson) -lm
+
+build build/asan:
+	mkdir -p $@
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory m2pg
+	@scripts/run.sh
+
+unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+
+system: m2pg
+	$(PYTEST) tests/system -q
+
+system-asan: build/asan/m2pg
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		M2PG_BIN=$(CURDIR)/build/asan/m2pg $(PYTEST) tests/system -q
+
+test: deps
+	@$(MAKE) --no-print-directory unit system system-asan
+
+bench: deps
+	@$(MAKE) --no-print-directory m2pg
+	@bench/run.sh
+
+clean:
+	rm -rf build m2pg
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,152 @@
+/* Environment configuration. Every variable is validated here so that a typo stops the process
+ * at start with one line naming the variable, instead of surfacing later as odd behaviour. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const Cfg *cfg;
+
+static bool int_var(const char *name, long def, long min, long max, long *out, char *err, size_t errlen)
+{
+	const char *s = getenv(name);
+	if (!s || !*s) {
+		*out = def;
+		return true;
+	}
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < min || v > max) {
+		snprintf(err, errlen, "%s: must be a whole number from %ld to %ld, got '%s'", name, min, max, s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool add_urls(Cfg *c, const char *list, const char *var, char *err, size_t errlen)
+{
+	const char *p = list;
+	while (*p) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		while (len > 0 && (p[0] == ' ' || p[0] == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n'))
+			len--;
+		if (len > 0) {
+			if (c->ndatabases == CFG_MAX_DATABASES) {
+				snprintf(err, errlen, "%s: at most %d databases", var, CFG_MAX_DATABASES);
+				return false;
+			}
+			if (strncmp(p, "postgres://", 11) != 0 && strncmp(p, "postgresql://", 13) != 0 &&
+			    !memchr(p, '=', len)) {
+				snprintf(err, errlen,
+					 "%s: database %d is neither a postgres:// URL nor a key=value "
+					 "connection string",
+					 var, c->ndatabases + 1);
+				return false;
+			}
+			c->database_urls[c->ndatabases++] = strndup(p, len);
+		}
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return true;
+}
+
+bool cfg_load(Cfg *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	long v;
+	if (!int_var("PORT", 8080, 1, 65535, &v, err, errlen))
+		return false;
+	c->port = (int)v;
+	if (!int_var("WRITE_TIMEOUT_MS", 1000, 1, 600000, &v, err, errlen))
+		return false;
+	c->write_timeout_ms = (int)v;
+	if (!int_var("READ_TIMEOUT_MS", 10000, 1, 3600000, &v, err, errlen))
+		return false;
+	c->read_timeout_ms = (int)v;
+	if (!int_var("CONNECT_TIMEOUT_MS", 2000, 1, 600000, &v, err, errlen))
+		return false;
+	c->connect_timeout_ms = (int)v;
+	if (!int_var("DB_CONNECTIONS", 4, 1, 64, &v, err, errlen))
+		return false;
+	c->db_connections = (int)v;
+	if (!int_var("DB_QUEUE_MAX", 100000, 1, 10000000, &v, err, errlen))
+		return false;
+	c->db_queue_max = (int)v;
+	if (!int_var("BATCH_MAX", 2000, 1, 100000, &v, err, errlen))
+		return false;
+	c->batch_max = (int)v;
+	if (!int_var("READ_MAX_ROWS", 1000000, 1, 100000000, &v, err, errlen))
+		return false;
+	c->read_max_rows = v;
+
+	const char *lvl = getenv("LOG_LEVEL");
+	static const char *const levels[] = {"debug", "info", "warn", "error"};
+	c->log_level = LOG_INFO;
+	if (lvl && *lvl) {
+		c->log_level = -1;
+		for (int i = 0; i < 4; i++)
+			if (strcasecmp(lvl, levels[i]) == 0)
+				c->log_level = i;
+		if (c->log_level < 0) {
+			snprintf(err, errlen, "LOG_LEVEL: must be debug, info, warn or error, got '%s'", lvl);
+			return false;
+		}
+	}
+
+	const char *urls = getenv("DATABASE_URLS");
+	const char *var = "DATABASE_URLS";
+	if (!urls || !*urls) {
+		urls = getenv("DATABASE_URL");
+		var = "DATABASE_URL";
+	}
+	if (!urls || !*urls) {
+		snprintf(err, errlen, "DATABASE_URLS: not set (a '|'-separated list of PostgreSQL URLs)");
+		return false;
+	}
+	if (!add_urls(c, urls, var, err, errlen)) {
+		cfg_free(c);
+		return false;
+	}
+	if (c->ndatabases == 0) {
+		snprintf(err, errlen, "%s: holds no database URL", var);
+		return false;
+	}
+	return true;
+}
+
+void cfg_free(Cfg *c)
+{
+	for (int i = 0; i < c->ndatabases; i++)
+		free(c->database_urls[i]);
+	c->ndatabases = 0;
+}
+
+void cfg_db_label(const char *url, char *out, size_t n)
+{
+	const char *p = strstr(url, "://");
+	if (!p) { /* key=value form: show host= if any */
+		const char *h = strstr(url, "host=");
+		snprintf(out, n, "%.*s", h ? (int)strcspn(h + 5, " ") : 5, h ? h + 5 : "local");
+		return;
+	}
+	p += 3;
+	const char *at = strchr(p, '@');
+	const char *slash = strchr(p, '/');
+	if (at && (!slash || at < slash))
+		p = at + 1;
+	size_t len = strcspn(p, "/?");
+	snprintf(out, n, "%.*s", (int)(len ? len : 5), len ? p : "local");
+}

@@ -1,0 +1,31 @@
+/* Configuration from the environment, read once at start into one immutable snapshot. */
+#ifndef M2PG_CFG_H
+#define M2PG_CFG_H
+
+#include "common.h"
+
+#define CFG_MAX_DATABASES 16
+
+typedef struct Cfg {
+	int port;
+	char *database_urls[CFG_MAX_DATABASES];
+	int ndatabases;
+	int write_timeout_ms;
+	int read_timeout_ms;
+	int connect_timeout_ms;
+	int db_connections;   /* per database */
+	int db_queue_max;     /* metrics waiting per database */
+	int batch_max;        /* metrics per INSERT statement */
+	long read_max_rows;   /* rows one database may return for one read */
+	int log_level;
+} Cfg;
+
+/* Fills cfg from the environment; on error writes "VARIABLE: why" into err and returns false. */
+bool cfg_load(Cfg *cfg, char *err, size_t errlen) WARN_UNUSED;
+void cfg_free(Cfg *cfg);
+/* The host (and port) of a URL, for logs; never the password. */
+void cfg_db_label(const char *url, char *out, size_t n);
+
+extern const Cfg *cfg;
+
+#endif

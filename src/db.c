@@ -1,0 +1,708 @@
+/* Connections to one database, as explicit state machines in the event loop.
+ *
+ *   BACKOFF --timer/demand--> CONNECTING --PQconnectPoll ok--> SETUP --schema ok--> READY
+ *   READY --job--> BUSY --results--> READY
+ *   any state --error or deadline--> BACKOFF (in-flight jobs fail, the socket is closed)
+ *
+ * Invariants: conn_set_state() is the only place the state changes; a connection has at most
+ * one libevent watch; the watch is removed before PQfinish; in-flight jobs are detached before
+ * their callbacks run, since a callback may free its job. Inserts queue per database and a
+ * ready connection takes as many as fit in one INSERT .. SELECT FROM unnest(..) statement: that
+ * is the group commit. A lone insert is sent at once when a connection is idle. */
+#include "db.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "jsonw.h"
+#include "tm.h"
+
+typedef enum { CONN_BACKOFF, CONN_CONNECTING, CONN_SETUP, CONN_READY, CONN_BUSY } ConnState;
+
+static const char *const conn_state_names[] = {"backoff", "connecting", "setup", "ready", "busy"};
+
+#define INSERT_COLUMNS 11
+
+typedef struct Conn {
+	Db *db;
+	int index;
+	ConnState state;
+	PGconn *pg;
+	struct event *ev; /* the one watch on the socket */
+	int ev_fd;
+	short ev_what;
+	struct event *timer; /* backoff */
+	int backoff_ms;
+	int64_t deadline_us; /* CONNECTING, SETUP, BUSY */
+	int64_t sent_us;
+	DbJob *inflight; /* one query, or the inserts of one batch */
+	size_t inflight_metrics;
+	DbJobKind inflight_kind;
+	PGresult *result;
+	bool failed;
+	char sqlstate[6];
+	char error[256];
+	Buf cols[INSERT_COLUMNS];
+} Conn;
+
+struct Db {
+	struct event_base *base;
+	int index; /* 1-based, as in logs */
+	char label[128];
+	const char *url;
+	Conn *conns;
+	int nconns;
+	DbJob *wq, **wq_tail;
+	size_t wq_metrics;
+	DbJob *qq, **qq_tail;
+	struct event *janitor;
+	int64_t last_attempt_us;
+	bool schema_logged;
+};
+
+static const char INSERT_SQL[] =
+	"INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last) "
+	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], "
+	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[]) "
+	"ON CONFLICT (id) DO NOTHING";
+
+/* Brings a database to m2pg's schema, idempotently, under an advisory lock so that several
+ * processes can start at once. A table made by the original m2pg (bucket int, numeric values,
+ * a plain index on id) is converted in place and keeps its rows. */
+static const char SETUP_SQL[] =
+	"SET client_min_messages = warning;"
+	"BEGIN;"
+	"SELECT pg_advisory_xact_lock(7235188473);"
+	"CREATE TABLE IF NOT EXISTS metrics ("
+	" id uuid NOT NULL, bucket timestamptz NOT NULL, name text NOT NULL,"
+	" count double precision, mean double precision, median double precision,"
+	" min double precision, max double precision, perc95 double precision,"
+	" perc99 double precision, last double precision);"
+	"DO $m2pg$ DECLARE col text; t text; BEGIN"
+	"  SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
+	"   WHERE attrelid = 'metrics'::regclass AND attname = 'bucket';"
+	"  IF t IN ('integer', 'bigint', 'numeric', 'double precision') THEN"
+	"   ALTER TABLE metrics ALTER COLUMN bucket TYPE timestamptz USING to_timestamp(bucket);"
+	"  END IF;"
+	"  FOREACH col IN ARRAY ARRAY['count','mean','median','min','max','perc95','perc99','last'] LOOP"
+	"   SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
+	"    WHERE attrelid = 'metrics'::regclass AND attname = col;"
+	"   IF t <> 'double precision' THEN"
+	"    EXECUTE format('ALTER TABLE metrics ALTER COLUMN %I TYPE double precision', col);"
+	"   END IF;"
+	"  END LOOP;"
+	"  IF to_regclass('metrics_id_key') IS NULL THEN"
+	"   DELETE FROM metrics a USING metrics b WHERE a.id = b.id AND a.ctid < b.ctid;"
+	"   CREATE UNIQUE INDEX metrics_id_key ON metrics (id);"
+	"   DROP INDEX IF EXISTS metrics_by_id;"
+	"  END IF;"
+	"  IF to_regclass('metrics_by_name_bucket') IS NULL THEN"
+	"   CREATE INDEX metrics_by_name_bucket ON metrics (name, bucket);"
+	"  END IF;"
+	" END $m2pg$;"
+	"COMMIT;";
+
+static void conn_connect(Conn *c);
+static void conn_on_event(evutil_socket_t fd, short what, void *arg);
+static void db_dispatch(Db *db);
+
+static void conn_set_state(Conn *c, ConnState s)
+{
+	static const bool allowed[5][5] = {
+		/* from BACKOFF    */ {false, true, false, false, false},
+		/* from CONNECTING */ {true, false, true, false, false},
+		/* from SETUP      */ {true, false, false, true, false},
+		/* from READY      */ {true, false, false, false, true},
+		/* from BUSY       */ {true, false, false, true, false},
+	};
+	if (!allowed[c->state][s])
+		fatal("at=impossible-state db=%d conn=%d from=%s to=%s", c->db->index, c->index,
+		      conn_state_names[c->state], conn_state_names[s]);
+	log_debug("at=conn-state db=%d conn=%d from=%s to=%s", c->db->index, c->index,
+		  conn_state_names[c->state], conn_state_names[s]);
+	c->state = s;
+}
+
+/* Watches the socket for read, plus write when want_write; re-created only when it changes. */
+static void conn_watch(Conn *c, bool want_write)
+{
+	int fd = PQsocket(c->pg);
+	short what = (short)(EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0));
+	if (c->ev && c->ev_fd == fd && c->ev_what == what)
+		return;
+	if (c->ev) {
+		event_free(c->ev); /* event_free deletes it first */
+		c->ev = NULL;
+	}
+	if (fd < 0)
+		return;
+	c->ev = event_new(c->db->base, fd, what, conn_on_event, c);
+	if (!c->ev || event_add(c->ev, NULL) < 0)
+		fatal("at=event-add-failed db=%d", c->db->index);
+	c->ev_fd = fd;
+	c->ev_what = what;
+}
+
+static void conn_unwatch(Conn *c)
+{
+	if (c->ev) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+}
+
+static void record_error(Conn *c, const PGresult *r, const char *fallback)
+{
+	if (c->failed)
+		return;
+	c->failed = true;
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+	if (!msg)
+		msg = fallback ? fallback : (c->pg ? PQerrorMessage(c->pg) : "unknown error");
+	log_quote(c->error, sizeof(c->error), msg);
+}
+
+/* Calls done() on every job of a detached list. */
+static void finish_jobs(DbJob *list, const DbOutcome *out)
+{
+	while (list) {
+		DbJob *next = list->next;
+		list->next = NULL;
+		list->done(list, out);
+		list = next;
+	}
+}
+
+static void conn_backoff(Conn *c)
+{
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 50;
+	if (c->backoff_ms > 1000)
+		c->backoff_ms = 1000;
+	struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+}
+
+/* Closes the connection, fails what it had in flight and schedules a reconnect. */
+static void conn_fail(Conn *c, const char *why)
+{
+	Db *db = c->db;
+	char msg[256];
+	log_quote(msg, sizeof(msg), c->error[0] ? c->error : why);
+	log_warn("at=db-down db=%d host=%s conn=%d state=%s sqlstate=%s error=\"%s\" reason=%s", db->index,
+		 db->label, c->index, conn_state_names[c->state], c->sqlstate[0] ? c->sqlstate : "none",
+		 msg, why);
+	conn_unwatch(c);
+	if (c->pg) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	if (c->result) {
+		PQclear(c->result);
+		c->result = NULL;
+	}
+	DbJob *jobs = c->inflight;
+	c->inflight = NULL;
+	c->inflight_metrics = 0;
+	conn_set_state(c, CONN_BACKOFF);
+	conn_backoff(c);
+	DbOutcome out = {.ok = false, .error = why};
+	snprintf(out.sqlstate, sizeof(out.sqlstate), "%s", c->sqlstate);
+	c->failed = false;
+	c->error[0] = c->sqlstate[0] = '\0';
+	finish_jobs(jobs, &out);
+}
+
+/* Flushes pending output; false when the connection broke. */
+static bool conn_flush(Conn *c)
+{
+	int r = PQflush(c->pg);
+	if (r < 0)
+		return false;
+	conn_watch(c, r == 1);
+	return true;
+}
+
+static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_connect(arg);
+}
+
+static void conn_connect(Conn *c)
+{
+	Db *db = c->db;
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {db->url, "m2pg", NULL};
+	evtimer_del(c->timer);
+	db->last_attempt_us = now_mono_us();
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	conn_set_state(c, CONN_CONNECTING);
+	c->deadline_us = now_mono_us() + (int64_t)cfg->connect_timeout_ms * 1000;
+	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+		record_error(c, NULL, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		conn_fail(c, "connect-failed");
+		return;
+	}
+	conn_watch(c, true);
+}
+
+static void conn_on_notice(void *arg, const char *message)
+{
+	Conn *c = arg;
+	char msg[256];
+	log_info("at=db-notice db=%d message=\"%s\"", c->db->index, log_quote(msg, sizeof(msg), message));
+}
+
+static void conn_send_setup(Conn *c)
+{
+	PQsetNoticeProcessor(c->pg, conn_on_notice, c);
+	/* The server stops a statement that outlives every deadline of ours. */
+	char sql[sizeof(SETUP_SQL) + 64];
+	int timeout = cfg->read_timeout_ms > cfg->write_timeout_ms ? cfg->read_timeout_ms : cfg->write_timeout_ms;
+	snprintf(sql, sizeof(sql), "%sSET statement_timeout = %d;", SETUP_SQL, timeout);
+	if (PQsetnonblocking(c->pg, 1) != 0 || !PQsendQuery(c->pg, sql)) {
+		record_error(c, NULL, NULL);
+		conn_fail(c, "setup-send-failed");
+		return;
+	}
+	conn_set_state(c, CONN_SETUP);
+	c->deadline_us = now_mono_us() + ((int64_t)cfg->connect_timeout_ms + cfg->read_timeout_ms) * 1000;
+	if (!conn_flush(c))
+		conn_fail(c, "setup-send-failed");
+}
+
+/* Appends v as an element of a PostgreSQL array literal. */
+static void add_double(Buf *b, bool present, double v)
+{
+	if (b->len > 1)
+		buf_addc(b, ',');
+	if (!present) {
+		buf_adds(b, "NULL");
+		return;
+	}
+	jsonw_double(b, v);
+}
+
+static void add_quoted(Buf *b, const char *s, size_t len)
+{
+	if (b->len > 1)
+		buf_addc(b, ',');
+	buf_reserve(b, len + 2);
+	buf_addc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_addc(b, '\\');
+		buf_addc(b, s[i]);
+	}
+	buf_addc(b, '"');
+}
+
+static void build_insert(Conn *c, const DbJob *jobs)
+{
+	for (int k = 0; k < INSERT_COLUMNS; k++) {
+		buf_reset(&c->cols[k]);
+		buf_addc(&c->cols[k], '{');
+	}
+	for (const DbJob *j = jobs; j; j = j->next) {
+		for (size_t i = 0; i < j->n; i++) {
+			const Metric *m = &j->metrics[i];
+			char tmp[40];
+			uuid_format(&m->id, tmp);
+			if (c->cols[0].len > 1)
+				buf_addc(&c->cols[0], ',');
+			buf_add(&c->cols[0], tmp, UUID_STR_LEN);
+			size_t n = tm_format_pg(m->bucket_us, tmp);
+			add_quoted(&c->cols[1], tmp, n);
+			add_quoted(&c->cols[2], m->name, m->name_len);
+			for (int s = 0; s < METRIC_NSTATS; s++)
+				add_double(&c->cols[3 + s], m->present & (1u << s), m->v[s]);
+		}
+	}
+	for (int k = 0; k < INSERT_COLUMNS; k++)
+		buf_addc(&c->cols[k], '}');
+}
+
+static bool conn_send_inserts(Conn *c)
+{
+	Db *db = c->db;
+	DbJob *first = db->wq, **tail = &c->inflight;
+	size_t metrics = 0;
+	while (db->wq && (metrics == 0 || metrics + db->wq->n <= (size_t)cfg->batch_max)) {
+		DbJob *j = db->wq;
+		db->wq = j->next;
+		metrics += j->n;
+		*tail = j;
+		tail = &j->next;
+	}
+	*tail = NULL;
+	if (!db->wq)
+		db->wq_tail = &db->wq;
+	db->wq_metrics -= metrics;
+	(void)first;
+	c->inflight_metrics = metrics;
+	c->inflight_kind = DB_JOB_INSERT;
+	build_insert(c, c->inflight);
+	const char *values[INSERT_COLUMNS];
+	for (int k = 0; k < INSERT_COLUMNS; k++)
+		values[k] = c->cols[k].p;
+	c->sent_us = now_mono_us();
+	c->deadline_us = c->sent_us + (int64_t)cfg->write_timeout_ms * 1000;
+	return PQsendQueryParams(c->pg, INSERT_SQL, INSERT_COLUMNS, NULL, values, NULL, NULL, 0) == 1;
+}
+
+static bool conn_send_query(Conn *c)
+{
+	Db *db = c->db;
+	DbJob *j = db->qq;
+	db->qq = j->next;
+	if (!db->qq)
+		db->qq_tail = &db->qq;
+	j->next = NULL;
+	c->inflight = j;
+	c->inflight_metrics = 0;
+	c->inflight_kind = DB_JOB_QUERY;
+	c->sent_us = now_mono_us();
+	c->deadline_us = j->deadline_us;
+	return PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, NULL, NULL, 1) == 1;
+}
+
+/* Gives queued work to every ready connection, inserts first: they are short and latency
+ * bound, and a batch carries every insert queued so far. */
+static void db_dispatch(Db *db)
+{
+	for (int i = 0; i < db->nconns && (db->wq || db->qq); i++) {
+		Conn *c = &db->conns[i];
+		if (c->state != CONN_READY)
+			continue;
+		bool sent = db->wq ? conn_send_inserts(c) : conn_send_query(c);
+		conn_set_state(c, CONN_BUSY);
+		if (!sent) {
+			record_error(c, NULL, NULL);
+			conn_fail(c, "send-failed");
+		} else if (!conn_flush(c)) {
+			conn_fail(c, "send-failed");
+		}
+	}
+}
+
+static bool is_client_fault(const char *sqlstate)
+{
+	return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "42", 2) == 0;
+}
+
+static bool is_connection_gone(const char *sqlstate)
+{
+	return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0 ||
+	       strcmp(sqlstate, "57014") == 0 /* canceled: the session may be stuck; start afresh */;
+}
+
+/* The last result of the current command arrived. */
+static void conn_complete(Conn *c)
+{
+	Db *db = c->db;
+	if (c->state == CONN_SETUP) {
+		if (c->failed) {
+			log_error("at=schema-error db=%d host=%s sqlstate=%s error=\"%s\"", db->index,
+				  db->label, c->sqlstate, c->error);
+			conn_fail(c, "schema-failed");
+			return;
+		}
+		if (!db->schema_logged) {
+			log_info("at=db-up db=%d host=%s schema=ok", db->index, db->label);
+			db->schema_logged = true;
+		}
+		c->backoff_ms = 0;
+		conn_set_state(c, CONN_READY);
+		db_dispatch(db);
+		return;
+	}
+
+	int64_t ms = (now_mono_us() - c->sent_us) / 1000;
+	DbJob *jobs = c->inflight;
+	PGresult *res = c->result;
+	c->inflight = NULL;
+	c->result = NULL;
+	DbOutcome out = {.ok = !c->failed, .res = res};
+	snprintf(out.sqlstate, sizeof(out.sqlstate), "%s", c->sqlstate);
+	out.error = c->error;
+	out.client_fault = c->failed && is_client_fault(c->sqlstate);
+	bool gone = c->failed && is_connection_gone(c->sqlstate);
+	char error[256];
+	snprintf(error, sizeof(error), "%s", c->error);
+	out.error = error;
+
+	if (c->inflight_kind == DB_JOB_INSERT) {
+		if (c->failed)
+			log_error("at=insert-error db=%d host=%s rows=%zu sqlstate=%s error=\"%s\"",
+				  db->index, db->label, c->inflight_metrics, c->sqlstate, c->error);
+		else
+			log_info("at=insert db=%d rows=%zu measure#m2pg.insert.ms=%lld", db->index,
+				 c->inflight_metrics, (long long)ms);
+	} else if (c->failed) {
+		log_warn("at=query-error db=%d host=%s sqlstate=%s error=\"%s\" client_fault=%s",
+			 db->index, db->label, c->sqlstate, c->error, out.client_fault ? "true" : "false");
+	} else {
+		log_debug("at=query db=%d rows=%d measure#m2pg.query.ms=%lld", db->index,
+			  res ? PQntuples(res) : 0, (long long)ms);
+	}
+	c->inflight_metrics = 0;
+	if (gone) {
+		conn_fail(c, "connection-lost"); /* keeps c->error for its log line */
+	} else {
+		c->failed = false;
+		c->error[0] = c->sqlstate[0] = '\0';
+		conn_set_state(c, CONN_READY);
+	}
+	finish_jobs(jobs, &out);
+	if (res)
+		PQclear(res);
+	db_dispatch(db);
+}
+
+/* Reads every result that has arrived; calls conn_complete() after the last one. */
+static void conn_read_results(Conn *c)
+{
+	while (c->pg && !PQisBusy(c->pg)) {
+		PGresult *r = PQgetResult(c->pg);
+		if (!r) {
+			conn_complete(c);
+			return;
+		}
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) {
+			record_error(c, r, NULL);
+			PQclear(r);
+		} else if (st == PGRES_TUPLES_OK && c->state == CONN_BUSY && !c->result) {
+			c->result = r;
+		} else {
+			PQclear(r);
+		}
+	}
+}
+
+static void conn_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	Conn *c = arg;
+	(void)fd;
+	if (c->state == CONN_CONNECTING) {
+		switch (PQconnectPoll(c->pg)) {
+		case PGRES_POLLING_READING:
+			conn_unwatch(c); /* the socket may have changed: watch it afresh */
+			conn_watch(c, false);
+			return;
+		case PGRES_POLLING_WRITING:
+			conn_unwatch(c);
+			conn_watch(c, true);
+			return;
+		case PGRES_POLLING_OK:
+			conn_send_setup(c);
+			return;
+		default:
+			record_error(c, NULL, PQerrorMessage(c->pg));
+			conn_fail(c, "connect-failed");
+			return;
+		}
+	}
+	if (c->state != CONN_SETUP && c->state != CONN_BUSY && c->state != CONN_READY)
+		return;
+	if (what & EV_READ) {
+		if (!PQconsumeInput(c->pg)) {
+			record_error(c, NULL, PQerrorMessage(c->pg));
+			conn_fail(c, "connection-lost");
+			return;
+		}
+	}
+	if (!conn_flush(c)) {
+		record_error(c, NULL, PQerrorMessage(c->pg));
+		conn_fail(c, "connection-lost");
+		return;
+	}
+	if (c->state == CONN_READY) {
+		/* Nothing asked: the server spoke on its own, e.g. to say it is shutting down. */
+		PGresult *r;
+		while (!PQisBusy(c->pg) && (r = PQgetResult(c->pg)))
+			PQclear(r);
+		if (PQstatus(c->pg) == CONNECTION_BAD) {
+			record_error(c, NULL, PQerrorMessage(c->pg));
+			conn_fail(c, "connection-lost");
+		}
+		return;
+	}
+	conn_read_results(c);
+}
+
+static void expire_queue(DbJob **head, DbJob ***tail, size_t *metrics, int64_t now)
+{
+	DbJob *expired = NULL, **etail = &expired;
+	while (*head && (*head)->deadline_us <= now) {
+		DbJob *j = *head;
+		*head = j->next;
+		if (metrics)
+			*metrics -= j->n;
+		j->next = NULL;
+		*etail = j;
+		etail = &j->next;
+	}
+	if (!*head)
+		*tail = head;
+	DbOutcome out = {.ok = false, .error = "timed out waiting for a connection"};
+	finish_jobs(expired, &out);
+}
+
+/* Every 100 ms: connections past their deadline are closed (a hung server never answers, and
+ * TCP keepalives take minutes), and jobs that waited in a queue past theirs fail. */
+static void db_on_janitor(evutil_socket_t fd, short what, void *arg)
+{
+	Db *db = arg;
+	(void)fd;
+	(void)what;
+	int64_t now = now_mono_us();
+	for (int i = 0; i < db->nconns; i++) {
+		Conn *c = &db->conns[i];
+		if ((c->state == CONN_CONNECTING || c->state == CONN_SETUP || c->state == CONN_BUSY) &&
+		    now > c->deadline_us) {
+			snprintf(c->error, sizeof(c->error), "no answer within the deadline");
+			conn_fail(c, "timeout");
+		}
+	}
+	/* Queued jobs are in submit order and share a timeout per kind, so the head expires first. */
+	expire_queue(&db->wq, &db->wq_tail, &db->wq_metrics, now);
+	expire_queue(&db->qq, &db->qq_tail, NULL, now);
+}
+
+Db *db_new(struct event_base *base, int index, const char *url)
+{
+	Db *db = calloc(1, sizeof(*db));
+	if (!db)
+		fatal("at=oom");
+	db->base = base;
+	db->index = index;
+	db->url = url;
+	cfg_db_label(url, db->label, sizeof(db->label));
+	db->wq_tail = &db->wq;
+	db->qq_tail = &db->qq;
+	db->nconns = cfg->db_connections;
+	db->conns = calloc((size_t)db->nconns, sizeof(Conn));
+	if (!db->conns)
+		fatal("at=oom");
+	for (int i = 0; i < db->nconns; i++) {
+		Conn *c = &db->conns[i];
+		c->db = db;
+		c->index = i + 1;
+		c->state = CONN_BACKOFF;
+		c->timer = evtimer_new(base, conn_on_timer, c);
+		if (!c->timer)
+			fatal("at=oom");
+	}
+	db->janitor = event_new(base, -1, EV_PERSIST, db_on_janitor, db);
+	struct timeval tv = {0, 100000};
+	if (!db->janitor || event_add(db->janitor, &tv) < 0)
+		fatal("at=event-add-failed");
+	return db;
+}
+
+void db_start(Db *db)
+{
+	for (int i = 0; i < db->nconns; i++)
+		conn_connect(&db->conns[i]);
+}
+
+void db_abort_all(Db *db)
+{
+	DbOutcome out = {.ok = false, .error = "shutting down"};
+	for (int i = 0; i < db->nconns; i++) {
+		Conn *c = &db->conns[i];
+		DbJob *jobs = c->inflight;
+		c->inflight = NULL;
+		finish_jobs(jobs, &out);
+	}
+	DbJob *w = db->wq, *q = db->qq;
+	db->wq = db->qq = NULL;
+	db->wq_tail = &db->wq;
+	db->qq_tail = &db->qq;
+	db->wq_metrics = 0;
+	finish_jobs(w, &out);
+	finish_jobs(q, &out);
+}
+
+void db_free(Db *db)
+{
+	if (!db)
+		return;
+	db_abort_all(db);
+	for (int i = 0; i < db->nconns; i++) {
+		Conn *c = &db->conns[i];
+		conn_unwatch(c);
+		if (c->pg)
+			PQfinish(c->pg);
+		if (c->result)
+			PQclear(c->result);
+		event_free(c->timer);
+		for (int k = 0; k < INSERT_COLUMNS; k++)
+			buf_free(&c->cols[k]);
+	}
+	event_free(db->janitor);
+	free(db->conns);
+	free(db);
+}
+
+bool db_submit(Db *db, DbJob *job, int timeout_ms)
+{
+	int64_t now = now_mono_us();
+	job->next = NULL;
+	job->deadline_us = now + (int64_t)timeout_ms * 1000;
+	if (job->kind == DB_JOB_INSERT) {
+		if (db->wq_metrics + job->n > (size_t)cfg->db_queue_max)
+			return false;
+		*db->wq_tail = job;
+		db->wq_tail = &job->next;
+		db->wq_metrics += job->n;
+	} else {
+		*db->qq_tail = job;
+		db->qq_tail = &job->next;
+	}
+	/* A database that is down is tried now rather than at the end of its backoff, at most
+	 * every 100 ms, so that writes succeed again soon after it returns. */
+	bool trying = false;
+	for (int i = 0; i < db->nconns; i++)
+		trying |= db->conns[i].state != CONN_BACKOFF;
+	if (!trying && now - db->last_attempt_us >= 100000)
+		conn_connect(&db->conns[0]);
+	db_dispatch(db);
+	return true;
+}
+
+int db_index(const Db *db)
+{
+	return db->index;
+}
+
+const char *db_label(const Db *db)
+{
+	return db->label;
+}
+
+int db_connected(const Db *db)
+{
+	int n = 0;
+	for (int i = 0; i < db->nconns; i++)
+		n += db->conns[i].state == CONN_READY || db->conns[i].state == CONN_BUSY;
+	return n;
+}
+
+bool db_busy(const Db *db)
+{
+	if (db->wq || db->qq)
+		return true;
+	for (int i = 0; i < db->nconns; i++)
+		if (db->conns[i].inflight)
+			return true;
+	return false;
+}

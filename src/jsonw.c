@@ -1,0 +1,65 @@
+/* JSON output helpers. */
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+size_t jsonw_format_double(double v, char *buf)
+{
+	if (!isfinite(v)) /* never stored, but never emit invalid JSON either */
+		return (size_t)snprintf(buf, 32, "null");
+	if (v == 0)
+		return (size_t)snprintf(buf, 32, "0");
+	if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
+		return (size_t)snprintf(buf, 32, "%lld", (long long)v);
+	for (int prec = 15; prec <= 17; prec++) {
+		int n = snprintf(buf, 32, "%.*g", prec, v);
+		if (prec == 17 || strtod(buf, NULL) == v)
+			return (size_t)n;
+	}
+	return 0;
+}
+
+void jsonw_double(Buf *b, double v)
+{
+	char tmp[32];
+	buf_add(b, tmp, jsonw_format_double(v, tmp));
+}
+
+void jsonw_string(Buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_reserve(b, len + 2);
+	buf_addc(b, '"');
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_add(b, s + start, i - start);
+		start = i + 1;
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			buf_add(b, esc, 2);
+		} else {
+			buf_add(b, esc, 6);
+		}
+	}
+	buf_add(b, s + start, len - start);
+	buf_addc(b, '"');
+}
+
+void jsonw_error(Buf *b, const char *msg, const char *field, long index)
+{
+	buf_adds(b, "{\"error\": ");
+	jsonw_string(b, msg, strlen(msg));
+	if (field) {
+		buf_adds(b, ", \"field\": ");
+		jsonw_string(b, field, strlen(field));
+	}
+	if (index >= 0)
+		buf_addf(b, ", \"index\": %ld", index);
+	buf_adds(b, "}\n");
+}

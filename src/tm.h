@@ -1,0 +1,26 @@
+/* Time forms accepted from clients, rollup resolutions and bucket arithmetic. Pure: no I/O.
+ * Instants are int64 microseconds since the Unix epoch, UTC. Valid instants lie in the years
+ * 1970..9999, so every value fits comfortably and is never negative. */
+#ifndef M2PG_TM_H
+#define M2PG_TM_H
+
+#include "common.h"
+
+#define TM_MIN_US INT64_C(0)
+#define TM_MAX_US INT64_C(253402300799999999) /* 9999-12-31T23:59:59.999999Z */
+
+typedef enum { TM_SECOND, TM_MINUTE, TM_HOUR, TM_DAY, TM_WEEK, TM_MONTH, TM_YEAR } TmRes;
+
+/* Unix seconds (integer or fractional) to an instant; false outside 1970..9999. */
+bool tm_from_unix(double secs, int64_t *us) WARN_UNUSED;
+/* "1355202720", "1355202720.5", RFC 3339, or "2012-12-11 05:19:00 UTC" (also "+0100"). */
+bool tm_parse(const char *s, size_t len, int64_t *us) WARN_UNUSED;
+bool tm_parse_resolution(const char *s, TmRes *res) WARN_UNUSED;
+/* Start of the bucket of resolution res holding us (weeks start on Monday). */
+int64_t tm_truncate(int64_t us, TmRes res);
+/* "YYYY-MM-DD HH:MM:SS.ffffff+00", what PostgreSQL reads as timestamptz; buf >= 32 bytes. */
+size_t tm_format_pg(int64_t us, char *buf);
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t tm_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+#endif

@@ -1,0 +1,136 @@
+"""GET /metrics: query parameters, time windows and response format."""
+
+import time
+
+import pytest
+
+from m2pg_sys import (STATS, assert_created, assert_error, assert_points, assert_read_ok,
+                      metric, read_series, wait_in_all)
+
+T = 1355202720  # 2012-12-11T05:12:00Z, on a minute boundary
+
+
+def post_all(service, metrics):
+    ids = assert_created(service.post(metrics), len(metrics))
+    return ids
+
+
+def test_posted_metric_reads_back_with_exact_values_and_is_counted_once(service):
+    values = dict(count=3, mean=3.14, median=2.71, min=0.1, max=9.99, perc95=8.5,
+                  perc99=9.75, last=-0.3)
+    ids = post_all(service, [metric("exact.metric", bucket=T, **values)])
+    # Once the row is in both databases, the read must de-duplicate it.
+    wait_in_all(service.dbs, ids[0])
+    series = read_series(service, name="exact.metric", **{"from": T - 60, "to": T + 60},
+                         resolution="minute")
+    assert list(series) == ["exact.metric"]
+    for stat in STATS:
+        assert_points(series["exact.metric"][stat], [(T, values[stat])], exact=True)
+
+
+def test_no_match_is_an_empty_array_with_the_databases_header(service):
+    r = service.get_metrics(name="nothing.matches.this", **{"from": T - 60, "to": T + 60})
+    assert assert_read_ok(r) == {}
+    assert r.json == []
+
+
+REGEX_CASES = [
+    ("unanchored-substring", "web", ["foo.web.requests"]),
+    ("anchored-start", "^bar", ["bar.db.queries"]),
+    ("anchored-end", "requests$", ["foo.web.requests", "my-app-dev.requests"]),
+    ("alternation-with-group", "my-app-(prod|staging)", ["my-app-prod.hits", "my-app-staging.hits"]),
+    ("character-class-and-escape", r"^my-app-[a-z]+\.hits$", ["my-app-prod.hits", "my-app-staging.hits"]),
+    ("match-all", ".", ["bar.db.queries", "foo.web.requests", "my-app-dev.requests",
+                        "my-app-prod.hits", "my-app-staging.hits"]),
+]
+
+
+@pytest.mark.parametrize("pattern,expected", [c[1:] for c in REGEX_CASES],
+                         ids=[c[0] for c in REGEX_CASES])
+def test_name_is_a_regular_expression_matched_unanchored(service, pattern, expected):
+    names = ["foo.web.requests", "bar.db.queries", "my-app-prod.hits", "my-app-staging.hits",
+             "my-app-dev.requests"]
+    post_all(service, [metric(n, bucket=T) for n in names])
+    series = read_series(service, name=pattern, **{"from": T, "to": T})
+    assert list(series) == expected
+
+
+@pytest.mark.parametrize("pattern", ["(", "a{2,1}", "[z-a]", "*"])
+def test_invalid_regular_expression_is_400_not_a_database_failure(service, pattern):
+    assert_error(service.get_metrics(name=pattern, **{"from": T, "to": T + 60}), 400)
+    # The databases are fine and the service still answers reads.
+    read_series(service, name="anything", **{"from": T, "to": T + 60})
+    assert service.health().status == 200
+
+
+BAD_QUERIES = [
+    ("missing-name", {"from": T, "to": T + 60}),
+    ("from-after-to", {"name": "x", "from": T + 61, "to": T + 60}),
+    ("garbage-from", {"name": "x", "from": "yesterday", "to": T}),
+    ("garbage-to", {"name": "x", "from": T, "to": "tomorrow"}),
+    ("unknown-resolution", {"name": "x", "from": T, "to": T + 60, "resolution": "fortnight"}),
+    ("resolution-with-multiplier", {"name": "x", "from": T, "to": T + 60, "resolution": "5m"}),
+]
+
+
+@pytest.mark.parametrize("params", [q[1] for q in BAD_QUERIES], ids=[q[0] for q in BAD_QUERIES])
+def test_bad_query_parameters_are_400(service, params):
+    assert_error(service.get_metrics(**params), 400)
+
+
+def test_from_and_to_are_inclusive(service):
+    rows = [T - 1, T, T + 30, T + 60, T + 61]
+    post_all(service, [metric("window", bucket=b, count=1) for b in rows])
+    series = read_series(service, name="window", **{"from": T, "to": T + 60}, resolution="second")
+    assert_points(series["window"]["count"], [(T, 1), (T + 30, 1), (T + 60, 1)])
+
+
+def test_from_equal_to_to_selects_that_instant(service):
+    post_all(service, [metric("instant", bucket=b, count=1) for b in (T - 1, T, T + 1)])
+    series = read_series(service, name="instant", **{"from": T, "to": T}, resolution="second")
+    assert_points(series["instant"]["count"], [(T, 1)])
+
+
+TIME_FORMS = [
+    ("unix-seconds", T, T + 60),
+    ("unix-fractional", T - 0.5, T + 60.5),
+    ("rfc3339-z", "2012-12-11T05:12:00Z", "2012-12-11T05:13:00Z"),
+    ("rfc3339-offset", "2012-12-11T06:12:00+01:00", "2012-12-11T00:43:00-04:30"),
+    ("rfc3339-fractional", "2012-12-11T05:11:59.500Z", "2012-12-11T05:13:00.500Z"),
+    ("space-utc", "2012-12-11 05:12:00 UTC", "2012-12-11 05:13:00 UTC"),
+]
+
+
+@pytest.mark.parametrize("frm,to", [f[1:] for f in TIME_FORMS], ids=[f[0] for f in TIME_FORMS])
+def test_from_and_to_accept_the_bucket_time_forms(service, frm, to):
+    post_all(service, [metric("forms", bucket=b, count=1) for b in (T - 5, T, T + 60, T + 65)])
+    series = read_series(service, name="forms", **{"from": frm, "to": to}, resolution="second")
+    assert_points(series["forms"]["count"], [(T, 1), (T + 60, 1)])
+
+
+def test_window_defaults_to_the_last_hour_until_now(service):
+    now = int(time.time())
+    post_all(service, [
+        metric("recent", bucket=now - 7200, count=1),   # too old
+        metric("recent", bucket=now - 1800, count=2),   # inside
+        metric("recent", bucket=now - 5, count=4),      # inside
+        metric("recent", bucket=now + 900, count=8),    # in the future: after `to`
+    ])
+    series = read_series(service, name="recent", resolution="second")
+    assert_points(series["recent"]["count"], [(now - 1800, 2), (now - 5, 4)])
+
+
+def test_from_defaults_to_one_hour_before_to(service):
+    to = T + 7200
+    post_all(service, [metric("default.from", bucket=b, count=1)
+                       for b in (to - 3601, to - 3600, to - 10, to, to + 1)])
+    series = read_series(service, name="default.from", to=to, resolution="second")
+    assert_points(series["default.from"]["count"], [(to - 3600, 1), (to - 10, 1), (to, 1)])
+
+
+def test_to_defaults_to_now(service):
+    now = int(time.time())
+    post_all(service, [metric("default.to", bucket=b, count=1)
+                       for b in (now - 300, now - 100, now + 900)])
+    series = read_series(service, name="default.to", **{"from": now - 200}, resolution="second")
+    assert_points(series["default.to"]["count"], [(now - 100, 1)])
