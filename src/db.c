@@ -61,7 +61,7 @@ struct Db {
 	DbJob *qq, **qq_tail;
 	struct event *janitor;
 	int64_t last_attempt_us;
-	bool schema_logged;
+	bool up; /* some connection was ready since the last db-down */
 };
 
 static const char INSERT_SQL[] =
@@ -109,6 +109,7 @@ static const char SETUP_SQL[] =
 static void conn_connect(Conn *c);
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
 static void db_dispatch(Db *db);
+int db_connected(const Db *db);
 
 static void conn_set_state(Conn *c, ConnState s)
 {
@@ -194,9 +195,12 @@ static void conn_fail(Conn *c, const char *why)
 	Db *db = c->db;
 	char msg[256];
 	log_quote(msg, sizeof(msg), c->error[0] ? c->error : why);
-	log_warn("at=db-down db=%d host=%s conn=%d state=%s sqlstate=%s error=\"%s\" reason=%s", db->index,
-		 db->label, c->index, conn_state_names[c->state], c->sqlstate[0] ? c->sqlstate : "none",
-		 msg, why);
+	/* A connection that was healthy says so loudly; retries of a dead one only at debug. */
+	int level = c->backoff_ms == 0 ? LOG_WARN : LOG_DEBUG;
+	if (log_level <= level)
+		log_write(level, "at=db-error db=%d host=%s conn=%d state=%s sqlstate=%s error=\"%s\" reason=%s",
+			  db->index, db->label, c->index, conn_state_names[c->state],
+			  c->sqlstate[0] ? c->sqlstate : "none", msg, why);
 	conn_unwatch(c);
 	if (c->pg) {
 		PQfinish(c->pg);
@@ -211,6 +215,10 @@ static void conn_fail(Conn *c, const char *why)
 	c->inflight_metrics = 0;
 	conn_set_state(c, CONN_BACKOFF);
 	conn_backoff(c);
+	if (db->up && db_connected(db) == 0) {
+		db->up = false;
+		log_warn("at=db-down db=%d host=%s", db->index, db->label);
+	}
 	DbOutcome out = {.ok = false, .error = why};
 	snprintf(out.sqlstate, sizeof(out.sqlstate), "%s", c->sqlstate);
 	c->failed = false;
@@ -414,10 +422,9 @@ static void conn_complete(Conn *c)
 			conn_fail(c, "schema-failed");
 			return;
 		}
-		if (!db->schema_logged) {
+		if (!db->up)
 			log_info("at=db-up db=%d host=%s schema=ok", db->index, db->label);
-			db->schema_logged = true;
-		}
+		db->up = true;
 		c->backoff_ms = 0;
 		conn_set_state(c, CONN_READY);
 		db_dispatch(db);
