@@ -70,6 +70,9 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 	if (!int_var("PORT", 8080, 1, 65535, &v, err, errlen))
 		return false;
 	c->port = (int)v;
+	if (!int_var("WORKERS", 1, 1, 64, &v, err, errlen))
+		return false;
+	c->workers = (int)v;
 	if (!int_var("WRITE_TIMEOUT_MS", 1000, 1, 600000, &v, err, errlen))
 		return false;
 	c->write_timeout_ms = (int)v;

@@ -8,6 +8,7 @@
 
 typedef struct Cfg {
 	int port;
+	int workers;          /* threads, each with its own loop and connections */
 	char *database_urls[CFG_MAX_DATABASES];
 	int ndatabases;
 	int write_timeout_ms;

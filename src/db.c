@@ -18,14 +18,22 @@
 
 #include "buf.h"
 #include "cfg.h"
-#include "jsonw.h"
-#include "tm.h"
+#include "nameset.h"
 
 typedef enum { CONN_BACKOFF, CONN_CONNECTING, CONN_SETUP, CONN_READY, CONN_BUSY } ConnState;
 
 static const char *const conn_state_names[] = {"backoff", "connecting", "setup", "ready", "busy"};
 
 #define INSERT_COLUMNS 11
+#define INSERT_PARAMS 12 /* the columns, then the catalogue's new names */
+#define NAMESET_MAX 100000
+
+/* Type OIDs of PostgreSQL's binary array elements. */
+#define OID_FLOAT8 701
+#define OID_TEXT 25
+#define OID_TIMESTAMPTZ 1184
+#define OID_UUID 2950
+#define PG_EPOCH_US (INT64_C(946684800) * 1000000)
 
 typedef struct Conn {
 	Db *db;
@@ -46,7 +54,8 @@ typedef struct Conn {
 	bool failed;
 	char sqlstate[6];
 	char error[256];
-	Buf cols[INSERT_COLUMNS];
+	Buf cols[INSERT_PARAMS];
+	int setup_step;
 } Conn;
 
 struct Db {
@@ -62,9 +71,15 @@ struct Db {
 	struct event *janitor;
 	int64_t last_attempt_us;
 	bool up; /* some connection was ready since the last db-down */
+	NameSet *names; /* names known to be in the database's catalogue */
 };
 
+/* One statement per batch: the rows, plus the names this process has not yet seen in the
+ * database's catalogue ($12, usually empty), in one transaction so the catalogue never lacks a
+ * name that has rows. Parameters are binary arrays. */
 static const char INSERT_SQL[] =
+	"WITH new_names AS (INSERT INTO metric_names (name) SELECT unnest($12::text[]) "
+	"ON CONFLICT DO NOTHING) "
 	"INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last) "
 	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], "
 	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[]) "
@@ -99,6 +114,10 @@ static const char SETUP_SQL[] =
 	"   DELETE FROM metrics a USING metrics b WHERE a.id = b.id AND a.ctid < b.ctid;"
 	"   CREATE UNIQUE INDEX metrics_id_key ON metrics (id);"
 	"   DROP INDEX IF EXISTS metrics_by_id;"
+	"  END IF;"
+	"  IF to_regclass('metric_names') IS NULL THEN"
+	"   CREATE TABLE metric_names (name text PRIMARY KEY);"
+	"   INSERT INTO metric_names SELECT DISTINCT name FROM metrics;"
 	"  END IF;"
 	"  IF to_regclass('metrics_by_name_bucket') IS NULL THEN"
 	"   CREATE INDEX metrics_by_name_bucket ON metrics (name, bucket);"
@@ -281,60 +300,98 @@ static void conn_send_setup(Conn *c)
 		return;
 	}
 	conn_set_state(c, CONN_SETUP);
+	c->setup_step = 0;
 	c->deadline_us = now_mono_us() + ((int64_t)cfg->connect_timeout_ms + cfg->read_timeout_ms) * 1000;
 	if (!conn_flush(c))
 		conn_fail(c, "setup-send-failed");
 }
 
-/* Appends v as an element of a PostgreSQL array literal. */
-static void add_double(Buf *b, bool present, double v)
+/* PostgreSQL's binary array format: ndim, has-null flag, element type, then for one dimension
+ * its length and lower bound, then each element as a length (-1: NULL) and its bytes. */
+static void put32(Buf *b, uint32_t v)
 {
-	if (b->len > 1)
-		buf_addc(b, ',');
-	if (!present) {
-		buf_adds(b, "NULL");
-		return;
-	}
-	jsonw_double(b, v);
+	unsigned char p[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+			      (unsigned char)v};
+	buf_add(b, p, 4);
 }
 
-static void add_quoted(Buf *b, const char *s, size_t len)
+static void put64(Buf *b, uint64_t v)
 {
-	if (b->len > 1)
-		buf_addc(b, ',');
-	buf_reserve(b, len + 2);
-	buf_addc(b, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_addc(b, '\\');
-		buf_addc(b, s[i]);
+	put32(b, (uint32_t)(v >> 32));
+	put32(b, (uint32_t)v);
+}
+
+static void patch32(Buf *b, size_t at, uint32_t v)
+{
+	b->p[at] = (char)(v >> 24);
+	b->p[at + 1] = (char)(v >> 16);
+	b->p[at + 2] = (char)(v >> 8);
+	b->p[at + 3] = (char)v;
+}
+
+static void arr_begin(Buf *b, uint32_t oid)
+{
+	buf_reset(b);
+	put32(b, 1);
+	put32(b, 0);
+	put32(b, oid);
+	put32(b, 0);
+	put32(b, 1);
+}
+
+static void arr_end(Buf *b, uint32_t n, bool has_null)
+{
+	if (n == 0) { /* an empty array has no dimensions */
+		b->len = 12;
+		patch32(b, 0, 0);
+		return;
 	}
-	buf_addc(b, '"');
+	patch32(b, 4, has_null);
+	patch32(b, 12, n);
 }
 
 static void build_insert(Conn *c, const DbJob *jobs)
 {
-	for (int k = 0; k < INSERT_COLUMNS; k++) {
-		buf_reset(&c->cols[k]);
-		buf_addc(&c->cols[k], '{');
-	}
+	static const uint32_t oids[INSERT_PARAMS] = {OID_UUID,   OID_TIMESTAMPTZ, OID_TEXT,   OID_FLOAT8,
+						     OID_FLOAT8, OID_FLOAT8,      OID_FLOAT8, OID_FLOAT8,
+						     OID_FLOAT8, OID_FLOAT8,      OID_FLOAT8, OID_TEXT};
+	NameSet *known = c->db->names;
+	bool has_null[METRIC_NSTATS] = {false};
+	uint32_t n = 0, nnew = 0;
+	for (int k = 0; k < INSERT_PARAMS; k++)
+		arr_begin(&c->cols[k], oids[k]);
 	for (const DbJob *j = jobs; j; j = j->next) {
-		for (size_t i = 0; i < j->n; i++) {
+		for (size_t i = 0; i < j->n; i++, n++) {
 			const Metric *m = &j->metrics[i];
-			char tmp[40];
-			uuid_format(&m->id, tmp);
-			if (c->cols[0].len > 1)
-				buf_addc(&c->cols[0], ',');
-			buf_add(&c->cols[0], tmp, UUID_STR_LEN);
-			size_t n = tm_format_pg(m->bucket_us, tmp);
-			add_quoted(&c->cols[1], tmp, n);
-			add_quoted(&c->cols[2], m->name, m->name_len);
-			for (int s = 0; s < METRIC_NSTATS; s++)
-				add_double(&c->cols[3 + s], m->present & (1u << s), m->v[s]);
+			put32(&c->cols[0], 16);
+			buf_add(&c->cols[0], m->id.b, 16);
+			put32(&c->cols[1], 8);
+			put64(&c->cols[1], (uint64_t)(m->bucket_us - PG_EPOCH_US));
+			put32(&c->cols[2], m->name_len);
+			buf_add(&c->cols[2], m->name, m->name_len);
+			for (int s = 0; s < METRIC_NSTATS; s++) {
+				Buf *b = &c->cols[3 + s];
+				if (!(m->present & (1u << s))) {
+					put32(b, UINT32_MAX);
+					has_null[s] = true;
+					continue;
+				}
+				uint64_t bits;
+				memcpy(&bits, &m->v[s], 8);
+				put32(b, 8);
+				put64(b, bits);
+			}
+			if (!nameset_has(known, m->name, m->name_len)) {
+				/* Duplicates within the batch are harmless: ON CONFLICT DO NOTHING. */
+				put32(&c->cols[11], m->name_len);
+				buf_add(&c->cols[11], m->name, m->name_len);
+				nnew++;
+			}
 		}
 	}
 	for (int k = 0; k < INSERT_COLUMNS; k++)
-		buf_addc(&c->cols[k], '}');
+		arr_end(&c->cols[k], n, k >= 3 && has_null[k - 3]);
+	arr_end(&c->cols[11], nnew, false);
 }
 
 static bool conn_send_inserts(Conn *c)
@@ -357,12 +414,16 @@ static bool conn_send_inserts(Conn *c)
 	c->inflight_metrics = metrics;
 	c->inflight_kind = DB_JOB_INSERT;
 	build_insert(c, c->inflight);
-	const char *values[INSERT_COLUMNS];
-	for (int k = 0; k < INSERT_COLUMNS; k++)
+	const char *values[INSERT_PARAMS];
+	int lengths[INSERT_PARAMS], formats[INSERT_PARAMS];
+	for (int k = 0; k < INSERT_PARAMS; k++) {
 		values[k] = c->cols[k].p;
+		lengths[k] = (int)c->cols[k].len;
+		formats[k] = 1;
+	}
 	c->sent_us = now_mono_us();
 	c->deadline_us = c->sent_us + (int64_t)cfg->write_timeout_ms * 1000;
-	return PQsendQueryParams(c->pg, INSERT_SQL, INSERT_COLUMNS, NULL, values, NULL, NULL, 0) == 1;
+	return PQsendQueryPrepared(c->pg, "m2pg_insert", INSERT_PARAMS, values, lengths, formats, 0) == 1;
 }
 
 static bool conn_send_query(Conn *c)
@@ -417,9 +478,16 @@ static void conn_complete(Conn *c)
 	Db *db = c->db;
 	if (c->state == CONN_SETUP) {
 		if (c->failed) {
-			log_error("at=schema-error db=%d host=%s sqlstate=%s error=\"%s\"", db->index,
-				  db->label, c->sqlstate, c->error);
+			log_error("at=schema-error db=%d host=%s step=%d sqlstate=%s error=\"%s\"", db->index,
+				  db->label, c->setup_step, c->sqlstate, c->error);
 			conn_fail(c, "schema-failed");
+			return;
+		}
+		if (c->setup_step++ == 0) {
+			if (!PQsendPrepare(c->pg, "m2pg_insert", INSERT_SQL, 0, NULL) || !conn_flush(c)) {
+				record_error(c, NULL, NULL);
+				conn_fail(c, "prepare-failed");
+			}
 			return;
 		}
 		if (!db->up)
@@ -445,6 +513,10 @@ static void conn_complete(Conn *c)
 	snprintf(error, sizeof(error), "%s", c->error);
 	out.error = error;
 
+	if (c->inflight_kind == DB_JOB_INSERT && !c->failed)
+		for (const DbJob *j = jobs; j; j = j->next)
+			for (size_t i = 0; i < j->n; i++)
+				nameset_add(db->names, j->metrics[i].name, j->metrics[i].name_len);
 	if (c->inflight_kind == DB_JOB_INSERT) {
 		if (c->failed)
 			log_error("at=insert-error db=%d host=%s rows=%zu sqlstate=%s error=\"%s\"",
@@ -595,6 +667,7 @@ Db *db_new(struct event_base *base, int index, const char *url)
 	cfg_db_label(url, db->label, sizeof(db->label));
 	db->wq_tail = &db->wq;
 	db->qq_tail = &db->qq;
+	db->names = nameset_new(NAMESET_MAX);
 	db->nconns = cfg->db_connections;
 	db->conns = calloc((size_t)db->nconns, sizeof(Conn));
 	if (!db->conns)
@@ -652,10 +725,11 @@ void db_free(Db *db)
 		if (c->result)
 			PQclear(c->result);
 		event_free(c->timer);
-		for (int k = 0; k < INSERT_COLUMNS; k++)
+		for (int k = 0; k < INSERT_PARAMS; k++)
 			buf_free(&c->cols[k]);
 	}
 	event_free(db->janitor);
+	nameset_free(db->names);
 	free(db->conns);
 	free(db);
 }

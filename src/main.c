@@ -1,11 +1,19 @@
 /* m2pg: collects metric summaries over HTTP and stores each one in several PostgreSQL
- * databases. main() owns the one event_base and hands it to every module. */
+ * databases.
+ *
+ * `m2pg web` runs WORKERS threads, each with its own event loop, HTTP server and connections
+ * to every database; they share the port through SO_REUSEPORT and share nothing else but the
+ * immutable configuration. The main thread only waits for signals and tells the workers. */
+#include <errno.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "common.h"
@@ -28,23 +36,71 @@ static const char USAGE[] =
 	"  DATABASE_URLS       'url1|url2|...' PostgreSQL URLs (or DATABASE_URL for one)\n"
 	"  PORT                port to listen on (8080)\n"
 	"  HOST                address to listen on (0.0.0.0)\n"
+	"  WORKERS             threads serving HTTP, each with its own connections (1)\n"
 	"  WRITE_TIMEOUT_MS    answer 503 when no database commits a write in time (1000)\n"
 	"  READ_TIMEOUT_MS     answer with what came back after this long (10000)\n"
 	"  CONNECT_TIMEOUT_MS  give up a connection attempt after this long (2000)\n"
-	"  DB_CONNECTIONS      connections per database (4)\n"
-	"  DB_QUEUE_MAX        metrics waiting per database before it refuses more (100000)\n"
+	"  DB_CONNECTIONS      connections per database and worker (4)\n"
+	"  DB_QUEUE_MAX        metrics waiting per database and worker (100000)\n"
 	"  BATCH_MAX           metrics per INSERT statement (2000)\n"
 	"  READ_MAX_ROWS       rows one database may return for one read (1000000)\n"
 	"  LOG_LEVEL           debug, info, warn or error (info)\n";
 
-static Web *web;
+typedef struct Worker {
+	int index;
+	pthread_t thread;
+	struct event_base *base;
+	Db *dbs[CFG_MAX_DATABASES];
+	Web *web;
+	int stop_fd; /* eventfd: the main thread asks for a graceful stop */
+	struct event *stop_ev;
+} Worker;
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
 {
+	Worker *w = arg;
+	uint64_t v;
 	(void)what;
-	(void)arg;
-	log_info("at=signal signal=%s", sig == SIGTERM ? "TERM" : "INT");
-	web_shutdown(web, SHUTDOWN_GRACE_MS);
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("at=stop-read-failed worker=%d", w->index);
+	web_shutdown(w->web, SHUTDOWN_GRACE_MS);
+}
+
+static bool worker_init(Worker *w, int index, const char *host)
+{
+	w->index = index;
+	w->base = event_base_new();
+	if (!w->base)
+		fatal("at=event-base-failed");
+	for (int i = 0; i < cfg->ndatabases; i++)
+		w->dbs[i] = db_new(w->base, i + 1, cfg->database_urls[i]);
+	w->web = web_new(w->base, w->dbs, cfg->ndatabases);
+	if (!web_listen(w->web, host, cfg->port))
+		return false;
+	w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->stop_ev = event_new(w->base, w->stop_fd, EV_READ | EV_PERSIST, worker_on_stop, w);
+	if (w->stop_fd < 0 || !w->stop_ev || event_add(w->stop_ev, NULL) < 0)
+		fatal("at=worker-setup-failed");
+	return true;
+}
+
+static void *worker_run(void *arg)
+{
+	Worker *w = arg;
+	for (int i = 0; i < cfg->ndatabases; i++)
+		db_start(w->dbs[i]);
+	event_base_dispatch(w->base);
+
+	/* Whatever is still pending is answered (503) before the HTTP server goes away. */
+	for (int i = 0; i < cfg->ndatabases; i++)
+		db_abort_all(w->dbs[i]);
+	web_free(w->web);
+	for (int i = 0; i < cfg->ndatabases; i++)
+		db_free(w->dbs[i]);
+	event_free(w->stop_ev);
+	close(w->stop_fd);
+	event_base_free(w->base);
+	return NULL;
 }
 
 static void raise_fd_limit(void)
@@ -58,44 +114,46 @@ static void raise_fd_limit(void)
 
 static int run_web(void)
 {
-	struct event_base *base = event_base_new();
-	if (!base)
-		fatal("at=event-base-failed");
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	/* Workers inherit a mask without TERM and INT: only the main thread takes them. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	Db *dbs[CFG_MAX_DATABASES];
-	for (int i = 0; i < cfg->ndatabases; i++)
-		dbs[i] = db_new(base, i + 1, cfg->database_urls[i]);
-	web = web_new(base, dbs, cfg->ndatabases);
 	const char *host = getenv("HOST");
 	if (!host || !*host)
 		host = "0.0.0.0";
-	if (!web_listen(web, host, cfg->port)) {
-		fprintf(stderr, "PORT: cannot listen on %s:%d\n", host, cfg->port);
-		return 2;
+	Worker *workers = calloc((size_t)cfg->workers, sizeof(Worker));
+	if (!workers)
+		fatal("at=oom");
+	for (int i = 0; i < cfg->workers; i++) {
+		if (!worker_init(&workers[i], i + 1, host)) {
+			fprintf(stderr, "PORT: cannot listen on %s:%d: %s\n", host, cfg->port, strerror(errno));
+			return 2;
+		}
 	}
-	for (int i = 0; i < cfg->ndatabases; i++)
-		db_start(dbs[i]);
+	log_info("at=start version=%s port=%d workers=%d databases=%d write_timeout_ms=%d "
+		 "read_timeout_ms=%d",
+		 M2PG_VERSION, cfg->port, cfg->workers, cfg->ndatabases, cfg->write_timeout_ms,
+		 cfg->read_timeout_ms);
+	for (int i = 0; i < cfg->workers; i++)
+		if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0)
+			fatal("at=thread-create-failed");
 
-	struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
-	struct event *sigint = evsignal_new(base, SIGINT, on_signal, NULL);
-	if (!sigterm || !sigint || event_add(sigterm, NULL) < 0 || event_add(sigint, NULL) < 0)
-		fatal("at=signal-setup-failed");
-
-	log_info("at=start version=%s port=%d databases=%d write_timeout_ms=%d read_timeout_ms=%d",
-		 M2PG_VERSION, cfg->port, cfg->ndatabases, cfg->write_timeout_ms, cfg->read_timeout_ms);
-	event_base_dispatch(base);
-
-	/* Whatever is still pending is answered (503) before the HTTP server goes away. */
-	for (int i = 0; i < cfg->ndatabases; i++)
-		db_abort_all(dbs[i]);
-	web_free(web);
-	for (int i = 0; i < cfg->ndatabases; i++)
-		db_free(dbs[i]);
-	event_free(sigterm);
-	event_free(sigint);
-	event_base_free(base);
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_info("at=signal signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	for (int i = 0; i < cfg->workers; i++) {
+		uint64_t one = 1;
+		if (write(workers[i].stop_fd, &one, sizeof(one)) < 0)
+			log_warn("at=stop-write-failed worker=%d", i + 1);
+	}
+	for (int i = 0; i < cfg->workers; i++)
+		pthread_join(workers[i].thread, NULL);
+	free(workers);
 	log_info("at=exit status=0");
 	return 0;
 }

@@ -7,6 +7,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <sys/socket.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
@@ -222,7 +225,8 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 
 static const char READ_SQL[] =
 	"SELECT id, bucket, name, count, mean, median, min, max, perc95, perc99, last FROM metrics "
-	"WHERE name ~ $1 AND bucket >= $2 AND bucket <= $3 LIMIT $4";
+	"WHERE name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1)) "
+	"AND bucket >= $2 AND bucket <= $3 LIMIT $4";
 
 typedef struct ReadReq {
 	Web *web;
@@ -509,7 +513,22 @@ Web *web_new(struct event_base *base, Db **dbs, int ndbs)
 
 bool web_listen(Web *w, const char *host, int port)
 {
-	w->sock = evhttp_bind_socket_with_handle(w->http, host, (ev_uint16_t)port);
+	/* SO_REUSEPORT: every worker binds its own socket and the kernel spreads connections. */
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG};
+	struct evutil_addrinfo *ai = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (evutil_getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)
+		return false;
+	struct evconnlistener *l = evconnlistener_new_bind(
+		w->base, NULL, NULL,
+		LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+		ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (!l)
+		return false;
+	w->sock = evhttp_bind_listener(w->http, l);
 	return w->sock != NULL;
 }
 

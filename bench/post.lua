@@ -1,0 +1,11 @@
+-- wrk: POST one valid metric per request over keep-alive connections.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format(
+    '{"bucket": %d, "name": "bench.metric.%d", "count": %d, "mean": 1.5, "median": 1.0, "min": 0.5, "max": 9.0, "perc95": 8.0, "perc99": 8.5, "last": 2.0}',
+    1355202720 + (n % 3600), n % 100, n % 50 + 1)
+  return wrk.format(nil, nil, nil, body)
+end
