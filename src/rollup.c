@@ -38,6 +38,8 @@ struct Rollup {
 	size_t max_rows;
 	Row *rows;
 	size_t nrows, cap_rows;
+	struct Agg *groups; /* aggregated by a database, then also those rolled up from rows */
+	size_t ngroups, cap_groups;
 	Name *names;
 	size_t nnames, cap_names;
 	uint32_t *slots; /* open addressing: name index + 1, 0 = empty */
@@ -60,6 +62,7 @@ void rollup_free(Rollup *r)
 	if (!r)
 		return;
 	free(r->rows);
+	free(r->groups);
 	free(r->names);
 	free(r->slots);
 	buf_free(&r->name_bytes);
@@ -68,7 +71,7 @@ void rollup_free(Rollup *r)
 
 size_t rollup_count(const Rollup *r)
 {
-	return r->nrows;
+	return r->nrows + r->ngroups;
 }
 
 static void *grow(void *p, size_t *cap, size_t need, size_t size)
@@ -172,79 +175,109 @@ static int cmp_row(const void *a, const void *b)
 	return uuid_cmp(&x->id, &y->id);
 }
 
+void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t present,
+		    const double v[METRIC_NSTATS])
+{
+	bool has_count = present & (1u << METRIC_COUNT);
+	if (has_count) {
+		acc->count_sum = acc->count_n ? acc->count_sum + v[METRIC_COUNT] : v[METRIC_COUNT];
+		acc->count_n++;
+	}
+	for (int k = 0; k < 2; k++) {
+		int i = k == 0 ? METRIC_MEAN : METRIC_MEDIAN;
+		if (!(present & (1u << i)))
+			continue;
+		RollMean *m = &acc->avg[k];
+		m->n++;
+		m->single = v[i];
+		m->plain += v[i];
+		if (has_count) {
+			m->wsum += v[i] * v[METRIC_COUNT];
+			m->wcount += v[METRIC_COUNT];
+		} else {
+			m->unweighted++;
+		}
+	}
+	static const int extremes[] = {METRIC_MIN, METRIC_MAX, METRIC_PERC95, METRIC_PERC99};
+	for (int k = 0; k < 4; k++) {
+		int i = extremes[k];
+		if (!(present & (1u << i)))
+			continue;
+		bool better = i == METRIC_MIN ? v[i] < acc->ext[k] : v[i] > acc->ext[k];
+		if (!(acc->ext_present & (1u << k)) || better)
+			acc->ext[k] = v[i];
+		acc->ext_present |= (uint8_t)(1u << k);
+	}
+	if (present & (1u << METRIC_LAST)) {
+		if (!acc->has_last || bucket_us > acc->last_bucket_us ||
+		    (bucket_us == acc->last_bucket_us && uuid_cmp(id, &acc->last_id) > 0)) {
+			acc->last_bucket_us = bucket_us;
+			acc->last_id = *id;
+			acc->last = v[METRIC_LAST];
+		}
+		acc->has_last = true;
+	}
+}
+
 typedef struct Agg {
+	uint32_t name;
 	int64_t group_us;
 	uint8_t present;
 	double v[METRIC_NSTATS];
 } Agg;
 
-/* Weighted mean of stat i over rows [a, b); exact when one row has it. */
-static bool weighted(const Row *a, const Row *b, int i, double *out)
+/* The rollup rules, applied to one group's accumulator. */
+static void acc_finish(const RollAcc *acc, Agg *agg)
 {
-	double sum = 0, wsum = 0, plain = 0;
-	size_t n = 0;
-	bool weighable = true;
-	const Row *only = NULL;
-	for (const Row *p = a; p < b; p++) {
-		if (!(p->present & (1u << i)))
+	agg->present = 0;
+	if (acc->count_n) {
+		agg->v[METRIC_COUNT] = acc->count_sum;
+		agg->present |= 1u << METRIC_COUNT;
+	}
+	for (int k = 0; k < 2; k++) {
+		const RollMean *m = &acc->avg[k];
+		int i = k == 0 ? METRIC_MEAN : METRIC_MEDIAN;
+		if (m->n == 0)
 			continue;
-		only = p;
-		n++;
-		plain += p->v[i];
-		if (p->present & (1u << METRIC_COUNT)) {
-			sum += p->v[i] * p->v[METRIC_COUNT];
-			wsum += p->v[METRIC_COUNT];
-		} else {
-			weighable = false;
+		if (m->n == 1)
+			agg->v[i] = m->single; /* exactly as stored */
+		else if (m->unweighted == 0 && m->wcount > 0)
+			agg->v[i] = m->wsum / m->wcount;
+		else
+			agg->v[i] = m->plain / (double)m->n;
+		agg->present |= (uint8_t)(1u << i);
+	}
+	static const int extremes[] = {METRIC_MIN, METRIC_MAX, METRIC_PERC95, METRIC_PERC99};
+	for (int k = 0; k < 4; k++) {
+		if (acc->ext_present & (1u << k)) {
+			agg->v[extremes[k]] = acc->ext[k];
+			agg->present |= (uint8_t)(1u << extremes[k]);
 		}
 	}
-	if (n == 0)
+	if (acc->has_last) {
+		agg->v[METRIC_LAST] = acc->last;
+		agg->present |= 1u << METRIC_LAST;
+	}
+}
+
+bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us, const RollAcc *acc)
+{
+	if (r->ngroups >= r->max_rows)
 		return false;
-	if (n == 1)
-		*out = only->v[i];
-	else if (weighable && wsum > 0)
-		*out = sum / wsum;
-	else
-		*out = plain / (double)n;
+	r->groups = grow(r->groups, &r->cap_groups, r->ngroups + 1, sizeof(Agg));
+	Agg *g = &r->groups[r->ngroups++];
+	g->name = intern(r, name, name_len);
+	g->group_us = group_us;
+	acc_finish(acc, g);
 	return true;
 }
 
-/* Rolls rows [a, b) (one group, duplicates already removed) into agg. */
-static void roll_group(const Row *a, const Row *b, Agg *agg)
+static int cmp_agg(const void *a, const void *b)
 {
-	agg->group_us = a->group_us;
-	agg->present = 0;
-	const Row *last = NULL;
-	for (const Row *p = a; p < b; p++) {
-		for (int i = 0; i < METRIC_NSTATS; i++) {
-			if (!(p->present & (1u << i)) || i == METRIC_MEAN || i == METRIC_MEDIAN)
-				continue;
-			double v = p->v[i];
-			bool first = !(agg->present & (1u << i));
-			switch (i) {
-			case METRIC_COUNT:
-				agg->v[i] = first ? v : agg->v[i] + v;
-				break;
-			case METRIC_MIN:
-				agg->v[i] = first || v < agg->v[i] ? v : agg->v[i];
-				break;
-			case METRIC_LAST:
-				if (!last || p->bucket_us > last->bucket_us ||
-				    (p->bucket_us == last->bucket_us && uuid_cmp(&p->id, &last->id) > 0))
-					last = p;
-				agg->v[i] = last->v[i];
-				break;
-			default: /* max, perc95, perc99 */
-				agg->v[i] = first || v > agg->v[i] ? v : agg->v[i];
-				break;
-			}
-			agg->present |= (uint8_t)(1u << i);
-		}
-	}
-	if (weighted(a, b, METRIC_MEAN, &agg->v[METRIC_MEAN]))
-		agg->present |= 1u << METRIC_MEAN;
-	if (weighted(a, b, METRIC_MEDIAN, &agg->v[METRIC_MEDIAN]))
-		agg->present |= 1u << METRIC_MEDIAN;
+	const Agg *x = a, *y = b;
+	if (x->name != y->name)
+		return x->name < y->name ? -1 : 1;
+	return (x->group_us > y->group_us) - (x->group_us < y->group_us);
 }
 
 static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, size_t n)
@@ -272,7 +305,12 @@ static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, 
 
 void rollup_write_json(Rollup *r, Buf *out)
 {
-	/* Rank names in byte order so rows sort by integers, not strings. */
+	rollup_write_json_stream(r, out, 0, NULL, NULL);
+}
+
+void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush flush, void *ctx)
+{
+	/* Rank names in byte order so groups sort by integers, not strings. */
 	uint32_t *order = malloc((r->nnames + 1) * sizeof(uint32_t));
 	uint32_t *rank = malloc((r->nnames + 1) * sizeof(uint32_t));
 	if (!order || !rank)
@@ -286,39 +324,42 @@ void rollup_write_json(Rollup *r, Buf *out)
 		r->rows[i].name = rank[r->rows[i].name];
 	qsort(r->rows, r->nrows, sizeof(Row), cmp_row);
 
-	/* Drop duplicates: the same id sorts adjacent (same name, same bucket). */
-	size_t w = 0;
-	for (size_t i = 0; i < r->nrows; i++) {
-		if (w > 0 && uuid_cmp(&r->rows[w - 1].id, &r->rows[i].id) == 0 &&
-		    r->rows[w - 1].name == r->rows[i].name)
-			continue;
-		r->rows[w++] = r->rows[i];
-	}
-	r->nrows = w;
-
-	Agg *aggs = NULL;
-	size_t cap_aggs = 0;
-	buf_addc(out, '[');
+	/* Rows roll up into groups beside those that came aggregated; duplicates (the same id
+	 * from several databases) sort adjacent and count once. */
 	size_t i = 0;
 	while (i < r->nrows) {
-		uint32_t name = r->rows[i].name;
-		size_t naggs = 0;
-		while (i < r->nrows && r->rows[i].name == name) {
-			size_t j = i;
-			while (j < r->nrows && r->rows[j].name == name &&
-			       r->rows[j].group_us == r->rows[i].group_us)
-				j++;
-			aggs = grow(aggs, &cap_aggs, naggs + 1, sizeof(Agg));
-			roll_group(&r->rows[i], &r->rows[j], &aggs[naggs++]);
-			i = j;
+		RollAcc acc = {0};
+		const Row *first = &r->rows[i];
+		for (; i < r->nrows && r->rows[i].name == first->name && r->rows[i].group_us == first->group_us; i++) {
+			const Row *p = &r->rows[i];
+			if (p != first && uuid_cmp(&p->id, &p[-1].id) == 0)
+				continue;
+			rollup_acc_row(&acc, &p->id, p->bucket_us, p->present, p->v);
 		}
-		const Name *n = &r->names[order[name]];
-		if (out->p[out->len - 1] != '[')
+		r->groups = grow(r->groups, &r->cap_groups, r->ngroups + 1, sizeof(Agg));
+		Agg *g = &r->groups[r->ngroups++];
+		g->name = order[first->name]; /* back to the name's index, like aggregated groups */
+		g->group_us = first->group_us;
+		acc_finish(&acc, g);
+	}
+	for (size_t k = 0; k < r->ngroups; k++)
+		r->groups[k].name = rank[r->groups[k].name];
+	qsort(r->groups, r->ngroups, sizeof(Agg), cmp_agg);
+
+	buf_addc(out, '[');
+	for (size_t k = 0; k < r->ngroups;) {
+		size_t j = k;
+		while (j < r->ngroups && r->groups[j].name == r->groups[k].name)
+			j++;
+		const Name *n = &r->names[order[r->groups[k].name]];
+		if (k > 0)
 			buf_adds(out, ",\n");
-		write_name(out, r->name_bytes.p + n->off, n->len, aggs, naggs);
+		write_name(out, r->name_bytes.p + n->off, n->len, &r->groups[k], j - k);
+		if (flush && out->len >= flush_at)
+			flush(ctx, out);
+		k = j;
 	}
 	buf_adds(out, "]\n");
-	free(aggs);
 	free(order);
 	free(rank);
 }

@@ -17,7 +17,41 @@ void rollup_free(Rollup *r);
 bool rollup_add(Rollup *r, const Uuid *id, int64_t bucket_us, const char *name, size_t name_len,
 		uint8_t present, const double v[METRIC_NSTATS]) WARN_UNUSED;
 size_t rollup_count(const Rollup *r);
+
+/* What a group accumulates: enough to apply the rollup rules, whether rows are added one by
+ * one here or a database aggregated them (the same sums, over the same rows). */
+typedef struct RollMean {
+	uint32_t n;          /* rows with a value */
+	uint32_t unweighted; /* of them, rows without a count */
+	double single;       /* the value, exact, when n == 1 */
+	double plain;        /* sum of values */
+	double wsum;         /* sum of value * count */
+	double wcount;       /* sum of count */
+} RollMean;
+
+typedef struct RollAcc {
+	uint32_t count_n;
+	double count_sum;
+	RollMean avg[2];    /* mean, median */
+	uint8_t ext_present; /* bit k: ext[k] holds a value */
+	double ext[4];      /* min, max, perc95, perc99 */
+	bool has_last;
+	int64_t last_bucket_us;
+	Uuid last_id;
+	double last;
+} RollAcc;
+
+void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t present,
+		    const double v[METRIC_NSTATS]);
+/* Adds a group a database aggregated itself; false past max_rows groups. */
+bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us,
+		      const RollAcc *acc) WARN_UNUSED;
+
 /* Sorts, de-duplicates and rolls up; appends the JSON array to out. Call once. */
 void rollup_write_json(Rollup *r, Buf *out);
+/* The same, calling flush(ctx, out) whenever out holds flush_at bytes or more, so a large
+ * answer can go out in chunks (flush empties out). */
+typedef void (*RollupFlush)(void *ctx, Buf *out);
+void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush flush, void *ctx);
 
 #endif
