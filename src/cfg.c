@@ -94,6 +94,9 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 	if (!int_var("READ_MAX_ROWS", 1000000, 1, 100000000, &v, err, errlen))
 		return false;
 	c->read_max_rows = v;
+	if (!int_var("READ_AGGREGATE", 1, 0, 1, &v, err, errlen))
+		return false;
+	c->read_aggregate = v == 1;
 
 	const char *lvl = getenv("LOG_LEVEL");
 	static const char *const levels[] = {"debug", "info", "warn", "error"};

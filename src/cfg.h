@@ -18,6 +18,7 @@ typedef struct Cfg {
 	int db_queue_max;     /* metrics waiting per database */
 	int batch_max;        /* metrics per INSERT statement */
 	long read_max_rows;   /* rows one database may return for one read */
+	bool read_aggregate;  /* databases aggregate reads; false: always merge rows here */
 	int log_level;
 } Cfg;
 

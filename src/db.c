@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "nameset.h"
+#include "pgarr.h"
 
 typedef enum { CONN_BACKOFF, CONN_CONNECTING, CONN_SETUP, CONN_READY, CONN_BUSY } ConnState;
 
@@ -28,12 +29,6 @@ static const char *const conn_state_names[] = {"backoff", "connecting", "setup",
 #define INSERT_PARAMS 12 /* the columns, then the catalogue's new names */
 #define NAMESET_MAX 100000
 
-/* Type OIDs of PostgreSQL's binary array elements. */
-#define OID_FLOAT8 701
-#define OID_TEXT 25
-#define OID_TIMESTAMPTZ 1184
-#define OID_UUID 2950
-#define PG_EPOCH_US (INT64_C(946684800) * 1000000)
 
 typedef struct Conn {
 	Db *db;
@@ -189,7 +184,7 @@ static void record_error(Conn *c, const PGresult *r, const char *fallback)
 }
 
 /* Calls done() on every job of a detached list. */
-static void finish_jobs(DbJob *list, const DbOutcome *out)
+static void finish_jobs(DbJob *list, DbOutcome *out)
 {
 	while (list) {
 		DbJob *next = list->next;
@@ -306,92 +301,45 @@ static void conn_send_setup(Conn *c)
 		conn_fail(c, "setup-send-failed");
 }
 
-/* PostgreSQL's binary array format: ndim, has-null flag, element type, then for one dimension
- * its length and lower bound, then each element as a length (-1: NULL) and its bytes. */
-static void put32(Buf *b, uint32_t v)
-{
-	unsigned char p[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
-			      (unsigned char)v};
-	buf_add(b, p, 4);
-}
-
-static void put64(Buf *b, uint64_t v)
-{
-	put32(b, (uint32_t)(v >> 32));
-	put32(b, (uint32_t)v);
-}
-
-static void patch32(Buf *b, size_t at, uint32_t v)
-{
-	b->p[at] = (char)(v >> 24);
-	b->p[at + 1] = (char)(v >> 16);
-	b->p[at + 2] = (char)(v >> 8);
-	b->p[at + 3] = (char)v;
-}
-
-static void arr_begin(Buf *b, uint32_t oid)
-{
-	buf_reset(b);
-	put32(b, 1);
-	put32(b, 0);
-	put32(b, oid);
-	put32(b, 0);
-	put32(b, 1);
-}
-
-static void arr_end(Buf *b, uint32_t n, bool has_null)
-{
-	if (n == 0) { /* an empty array has no dimensions */
-		b->len = 12;
-		patch32(b, 0, 0);
-		return;
-	}
-	patch32(b, 4, has_null);
-	patch32(b, 12, n);
-}
-
 static void build_insert(Conn *c, const DbJob *jobs)
 {
-	static const uint32_t oids[INSERT_PARAMS] = {OID_UUID,   OID_TIMESTAMPTZ, OID_TEXT,   OID_FLOAT8,
-						     OID_FLOAT8, OID_FLOAT8,      OID_FLOAT8, OID_FLOAT8,
-						     OID_FLOAT8, OID_FLOAT8,      OID_FLOAT8, OID_TEXT};
+	static const uint32_t oids[INSERT_PARAMS] = {PGARR_OID_UUID,   PGARR_OID_TIMESTAMPTZ, PGARR_OID_TEXT,   PGARR_OID_FLOAT8,
+						     PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,
+						     PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_TEXT};
 	NameSet *known = c->db->names;
 	bool has_null[METRIC_NSTATS] = {false};
 	uint32_t n = 0, nnew = 0;
 	for (int k = 0; k < INSERT_PARAMS; k++)
-		arr_begin(&c->cols[k], oids[k]);
+		pgarr_begin(&c->cols[k], oids[k]);
 	for (const DbJob *j = jobs; j; j = j->next) {
 		for (size_t i = 0; i < j->n; i++, n++) {
 			const Metric *m = &j->metrics[i];
-			put32(&c->cols[0], 16);
+			pgarr_put32(&c->cols[0], 16);
 			buf_add(&c->cols[0], m->id.b, 16);
-			put32(&c->cols[1], 8);
-			put64(&c->cols[1], (uint64_t)(m->bucket_us - PG_EPOCH_US));
-			put32(&c->cols[2], m->name_len);
-			buf_add(&c->cols[2], m->name, m->name_len);
+			pgarr_add_timestamptz(&c->cols[1], m->bucket_us);
+			pgarr_add_text(&c->cols[2], m->name, m->name_len);
 			for (int s = 0; s < METRIC_NSTATS; s++) {
 				Buf *b = &c->cols[3 + s];
 				if (!(m->present & (1u << s))) {
-					put32(b, UINT32_MAX);
+					pgarr_put32(b, UINT32_MAX);
 					has_null[s] = true;
 					continue;
 				}
 				uint64_t bits;
 				memcpy(&bits, &m->v[s], 8);
-				put32(b, 8);
-				put64(b, bits);
+				pgarr_put32(b, 8);
+				pgarr_put64(b, bits);
 			}
 			if (!nameset_has(known, m->name, m->name_len)) {
 				/* Duplicates within the batch are harmless: ON CONFLICT DO NOTHING. */
-				put32(&c->cols[11], m->name_len);
-				buf_add(&c->cols[11], m->name, m->name_len);
+				pgarr_add_text(&c->cols[11], m->name, m->name_len);
 				nnew++;
 			}
 		}
 	}
 	for (int k = 0; k < INSERT_COLUMNS; k++)
-		arr_end(&c->cols[k], n, k >= 3 && has_null[k - 3]);
-	arr_end(&c->cols[11], nnew, false);
+		pgarr_end(&c->cols[k], n, k >= 3 && has_null[k - 3]);
+	pgarr_end(&c->cols[11], nnew, false);
 }
 
 static bool conn_send_inserts(Conn *c)
@@ -439,7 +387,7 @@ static bool conn_send_query(Conn *c)
 	c->inflight_kind = DB_JOB_QUERY;
 	c->sent_us = now_mono_us();
 	c->deadline_us = j->deadline_us;
-	return PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, NULL, NULL, 1) == 1;
+	return PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, j->lengths, j->formats, 1) == 1;
 }
 
 /* Gives queued work to every ready connection, inserts first: they are short and latency
@@ -540,8 +488,8 @@ static void conn_complete(Conn *c)
 		conn_set_state(c, CONN_READY);
 	}
 	finish_jobs(jobs, &out);
-	if (res)
-		PQclear(res);
+	if (out.res)
+		PQclear(out.res);
 	db_dispatch(db);
 }
 

@@ -21,10 +21,11 @@ typedef struct DbOutcome {
 	bool client_fault;   /* SQLSTATE class 22 or 42: the request's fault, not the database's */
 	char sqlstate[6];
 	const char *error;   /* valid during the callback */
-	const PGresult *res; /* query rows, valid during the callback; cleared by db afterwards */
+	PGresult *res;       /* query rows: the callback may take them (and set res to NULL);
+	                      * otherwise db clears them after the callback */
 } DbOutcome;
 
-typedef void (*DbJobDone)(DbJob *job, const DbOutcome *out);
+typedef void (*DbJobDone)(DbJob *job, DbOutcome *out);
 
 /* Owned by the submitter, who must keep it alive until done() is called. done() may free it. */
 struct DbJob {
@@ -36,10 +37,12 @@ struct DbJob {
 	/* DB_JOB_INSERT */
 	const Metric *metrics;
 	size_t n;
-	/* DB_JOB_QUERY: binary results */
+	/* DB_JOB_QUERY: binary results; parameters are text unless formats[i] is 1 */
 	const char *sql;
 	int nparams;
-	const char *params[4];
+	const char *params[6];
+	int lengths[6];
+	int formats[6];
 };
 
 Db *db_new(struct event_base *base, int index, const char *url);

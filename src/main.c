@@ -43,7 +43,8 @@ static const char USAGE[] =
 	"  DB_CONNECTIONS      connections per database and worker (4)\n"
 	"  DB_QUEUE_MAX        metrics waiting per database and worker (100000)\n"
 	"  BATCH_MAX           metrics per INSERT statement (2000)\n"
-	"  READ_MAX_ROWS       rows one database may return for one read (1000000)\n"
+	"  READ_MAX_ROWS       rows (or groups) one database may return for one read (1000000)\n"
+	"  READ_AGGREGATE      1: databases aggregate reads, 0: merge every row here (1)\n"
 	"  LOG_LEVEL           debug, info, warn or error (info)\n";
 
 typedef struct Worker {

@@ -222,3 +222,29 @@ size_t tm_format_pg(int64_t us, char *buf)
 			 (long long)(rem % US_PER_SEC));
 	return (size_t)n;
 }
+
+int64_t tm_next(int64_t start, TmRes res)
+{
+	int64_t y;
+	unsigned m, d;
+	switch (res) {
+	case TM_SECOND: return start + US_PER_SEC;
+	case TM_MINUTE: return start + 60 * US_PER_SEC;
+	case TM_HOUR: return start + 3600 * US_PER_SEC;
+	case TM_DAY: return start + US_PER_DAY;
+	case TM_WEEK: return start + 7 * US_PER_DAY;
+	case TM_MONTH:
+	case TM_YEAR:
+		civil_from_days(floor_div(start, US_PER_DAY), &y, &m, &d);
+		if (res == TM_YEAR)
+			return tm_days_from_civil(y + 1, 1, 1) * US_PER_DAY;
+		return (m == 12 ? tm_days_from_civil(y + 1, 1, 1) : tm_days_from_civil(y, m + 1, 1)) * US_PER_DAY;
+	}
+	return start;
+}
+
+const char *tm_res_unit(TmRes res)
+{
+	static const char *const units[] = {"second", "minute", "hour", "day", "week", "month", "year"};
+	return units[res];
+}

@@ -18,6 +18,10 @@ bool tm_parse(const char *s, size_t len, int64_t *us) WARN_UNUSED;
 bool tm_parse_resolution(const char *s, TmRes *res) WARN_UNUSED;
 /* Start of the bucket of resolution res holding us (weeks start on Monday). */
 int64_t tm_truncate(int64_t us, TmRes res);
+/* Start of the bucket after the one starting at start. */
+int64_t tm_next(int64_t start, TmRes res);
+/* The unit's name as PostgreSQL's date_trunc() knows it. */
+const char *tm_res_unit(TmRes res);
 /* "YYYY-MM-DD HH:MM:SS.ffffff+00", what PostgreSQL reads as timestamptz; buf >= 32 bytes. */
 size_t tm_format_pg(int64_t us, char *buf);
 /* Days since 1970-01-01 of a proleptic Gregorian date. */

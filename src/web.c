@@ -19,24 +19,11 @@
 #include "buf.h"
 #include "cfg.h"
 #include "jsonw.h"
-#include "rollup.h"
+#include "read.h"
 #include "tm.h"
 
 #define MAX_BODY_BYTES (1024 * 1024)
 #define MAX_REGEX_BYTES 4096
-#define PG_EPOCH_US (INT64_C(946684800) * 1000000)
-
-struct Web {
-	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *sock;
-	Db **dbs;
-	int ndbs;
-	int inflight; /* requests not yet answered */
-	bool shutting_down;
-	int64_t shutdown_deadline_us;
-	struct event *shutdown_timer;
-};
 
 static const char *reason(int code)
 {
@@ -60,8 +47,19 @@ static void free_body(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-/* Sends body (taken) as JSON and logs the request. */
-static void reply(Web *w, struct evhttp_request *req, int code, Buf *body, int64_t start_us)
+void web_log_request(struct evhttp_request *req, int code, int64_t start_us)
+{
+	const char *method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET";
+	int64_t us = now_mono_us() - start_us;
+	if (code >= 400)
+		log_info("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
+			 (double)us / 1000);
+	else
+		log_debug("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
+			  (double)us / 1000);
+}
+
+void web_reply(Web *w, struct evhttp_request *req, int code, Buf *body, int64_t start_us)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
@@ -71,24 +69,17 @@ static void reply(Web *w, struct evhttp_request *req, int code, Buf *body, int64
 	char *p = buf_take(body, &len);
 	if (p && evbuffer_add_reference(evhttp_request_get_output_buffer(req), p, len, free_body, NULL) < 0)
 		free(p);
-	const char *method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET";
-	int64_t us = now_mono_us() - start_us;
-	if (code >= 400)
-		log_info("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
-			 (double)us / 1000);
-	else
-		log_debug("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
-			  (double)us / 1000);
+	web_log_request(req, code, start_us);
 	evhttp_send_reply(req, code, reason(code), NULL);
 	(void)w;
 }
 
-static void reply_error(Web *w, struct evhttp_request *req, int code, const char *msg,
-			const char *field, long index, int64_t start_us)
+void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *msg, const char *field,
+		     long index, int64_t start_us)
 {
 	Buf b = {0};
 	jsonw_error(&b, msg, field, index);
-	reply(w, req, code, &b, start_us);
+	web_reply(w, req, code, &b, start_us);
 }
 
 /* ---------- POST /metrics ---------- */
@@ -125,7 +116,7 @@ static void write_answer(WriteReq *wr, int code, const char *error)
 	if (wr->timer)
 		evtimer_del(wr->timer);
 	if (code != 201) {
-		reply_error(wr->web, req, code, error, NULL, -1, wr->start_us);
+		web_reply_error(wr->web, req, code, error, NULL, -1, wr->start_us);
 		return;
 	}
 	Buf b = {0};
@@ -140,10 +131,10 @@ static void write_answer(WriteReq *wr, int code, const char *error)
 		buf_addc(&b, '"');
 	}
 	buf_adds(&b, wr->batch.is_array ? "]\n" : "\n");
-	reply(wr->web, req, 201, &b, wr->start_us);
+	web_reply(wr->web, req, 201, &b, wr->start_us);
 }
 
-static void write_job_done(DbJob *job, const DbOutcome *out)
+static void write_job_done(DbJob *job, DbOutcome *out)
 {
 	WriteReq *wr = job->owner;
 	if (out->ok) {
@@ -172,14 +163,14 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	if (len > MAX_BODY_BYTES) {
-		reply_error(w, req, 413, "the body is larger than 1 MiB", NULL, -1, start_us);
+		web_reply_error(w, req, 413, "the body is larger than 1 MiB", NULL, -1, start_us);
 		return;
 	}
 	const char *body = (const char *)evbuffer_pullup(in, -1);
 	MetricBatch batch;
 	MetricError err;
 	if (!metric_parse_body(body ? body : "", len, &batch, &err)) {
-		reply_error(w, req, err.status, err.msg, err.field[0] ? err.field : NULL, err.index, start_us);
+		web_reply_error(w, req, err.status, err.msg, err.field[0] ? err.field : NULL, err.index, start_us);
 		return;
 	}
 	WriteReq *wr = calloc(1, sizeof(*wr) + (size_t)w->ndbs * sizeof(DbJob));
@@ -221,230 +212,6 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 	write_unref(wr);
 }
 
-/* ---------- GET /metrics ---------- */
-
-static const char READ_SQL[] =
-	"SELECT id, bucket, name, count, mean, median, min, max, perc95, perc99, last FROM metrics "
-	"WHERE name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1)) "
-	"AND bucket >= $2 AND bucket <= $3 LIMIT $4";
-
-typedef struct ReadReq {
-	Web *web;
-	struct evhttp_request *req;
-	int64_t start_us;
-	Rollup *rollup;
-	int refs;
-	int submitted, answered, failed;
-	bool submitting;
-	bool too_many;
-	struct event *timer;
-	char *regex;
-	char from[40], to[40], limit[24];
-	DbJob jobs[];
-} ReadReq;
-
-static void read_unref(ReadReq *rr)
-{
-	if (--rr->refs > 0)
-		return;
-	if (rr->timer)
-		event_free(rr->timer);
-	rollup_free(rr->rollup);
-	free(rr->regex);
-	free(rr);
-}
-
-static void read_answer(ReadReq *rr)
-{
-	struct evhttp_request *req = rr->req;
-	if (!req)
-		return;
-	rr->req = NULL;
-	rr->web->inflight--;
-	if (rr->timer)
-		evtimer_del(rr->timer);
-	if (rr->too_many) {
-		char msg[160];
-		snprintf(msg, sizeof(msg),
-			 "the query matches more than %ld rows in one database; narrow the name or the "
-			 "time range",
-			 cfg->read_max_rows);
-		reply_error(rr->web, req, 422, msg, NULL, -1, rr->start_us);
-		return;
-	}
-	if (rr->answered == 0) {
-		reply_error(rr->web, req, 503, "no database answered the read", NULL, -1, rr->start_us);
-		return;
-	}
-	char dbs[32];
-	snprintf(dbs, sizeof(dbs), "%d/%d", rr->answered, rr->web->ndbs);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "M2pg-Databases", dbs);
-	Buf b = {0};
-	rollup_write_json(rr->rollup, &b);
-	reply(rr->web, req, 200, &b, rr->start_us);
-}
-
-static uint64_t be64(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | u[i];
-	return v;
-}
-
-/* Adds the binary rows of one database to the rollup; false when there are too many. */
-static bool read_add_rows(ReadReq *rr, const PGresult *res)
-{
-	int n = PQntuples(res);
-	if (n > cfg->read_max_rows || PQnfields(res) != 11)
-		return false;
-	for (int r = 0; r < n; r++) {
-		Uuid id;
-		if (PQgetisnull(res, r, 0) || PQgetlength(res, r, 0) != 16)
-			uuid_v7(&id, 0); /* rows of the original m2pg may lack an id: never merge them */
-		else
-			memcpy(id.b, PQgetvalue(res, r, 0), 16);
-		if (PQgetisnull(res, r, 1) || PQgetisnull(res, r, 2) || PQgetlength(res, r, 1) != 8)
-			continue;
-		int64_t bucket = (int64_t)be64(PQgetvalue(res, r, 1)) + PG_EPOCH_US;
-		double v[METRIC_NSTATS];
-		uint8_t present = 0;
-		for (int s = 0; s < METRIC_NSTATS; s++) {
-			v[s] = 0;
-			if (PQgetisnull(res, r, 3 + s) || PQgetlength(res, r, 3 + s) != 8)
-				continue;
-			uint64_t bits = be64(PQgetvalue(res, r, 3 + s));
-			memcpy(&v[s], &bits, sizeof(double));
-			present |= (uint8_t)(1u << s);
-		}
-		if (!rollup_add(rr->rollup, &id, bucket, PQgetvalue(res, r, 2),
-				(size_t)PQgetlength(res, r, 2), present, v))
-			return false;
-	}
-	return true;
-}
-
-static void read_job_done(DbJob *job, const DbOutcome *out)
-{
-	ReadReq *rr = job->owner;
-	if (rr->req) {
-		if (out->ok) {
-			rr->answered++;
-			if (!read_add_rows(rr, out->res))
-				rr->too_many = true;
-		} else if (out->client_fault) {
-			struct evhttp_request *req = rr->req;
-			rr->req = NULL;
-			rr->web->inflight--;
-			evtimer_del(rr->timer);
-			char msg[300];
-			snprintf(msg, sizeof(msg), "invalid query: %s", out->error);
-			reply_error(rr->web, req, 400, msg, strstr(out->error, "regular expression") ? "name" : NULL,
-				    -1, rr->start_us);
-		} else {
-			rr->failed++;
-		}
-		if (!rr->submitting && rr->answered + rr->failed == rr->submitted)
-			read_answer(rr);
-	}
-	read_unref(rr);
-}
-
-static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	read_answer(arg);
-}
-
-static const char *query_get(struct evkeyvalq *q, const char *key)
-{
-	const char *v = evhttp_find_header(q, key);
-	return v && *v ? v : NULL;
-}
-
-static void handle_read(Web *w, struct evhttp_request *req, int64_t start_us)
-{
-	struct evkeyvalq q;
-	TAILQ_INIT(&q);
-	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-	if (query && evhttp_parse_query_str(query, &q) < 0) {
-		evhttp_clear_headers(&q);
-		reply_error(w, req, 400, "malformed query string", NULL, -1, start_us);
-		return;
-	}
-	const char *name = query_get(&q, "name"), *from = query_get(&q, "from");
-	const char *to = query_get(&q, "to"), *res = query_get(&q, "resolution");
-	TmRes tres = TM_MINUTE;
-	int64_t from_us, to_us;
-	const char *bad = NULL, *field = NULL;
-	if (!name)
-		bad = "name is required (a regular expression)", field = "name";
-	else if (strlen(name) > MAX_REGEX_BYTES)
-		bad = "name is longer than 4096 bytes", field = "name";
-	else if (to && !tm_parse(to, strlen(to), &to_us))
-		bad = "to must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "to";
-	else if (from && !tm_parse(from, strlen(from), &from_us))
-		bad = "from must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "from";
-	else if (res && !tm_parse_resolution(res, &tres))
-		bad = "resolution must be one of second, minute, hour, day, week, month, year", field = "resolution";
-	if (!bad) {
-		if (!to)
-			to_us = now_wall_us();
-		if (!from)
-			from_us = to_us > 3600000000 ? to_us - 3600000000 : 0;
-		if (from_us > to_us)
-			bad = "from is after to", field = "from";
-	}
-	if (bad) {
-		evhttp_clear_headers(&q);
-		reply_error(w, req, 400, bad, field, -1, start_us);
-		return;
-	}
-
-	ReadReq *rr = calloc(1, sizeof(*rr) + (size_t)w->ndbs * sizeof(DbJob));
-	if (!rr || !(rr->regex = strdup(name)))
-		fatal("at=oom");
-	evhttp_clear_headers(&q);
-	rr->web = w;
-	rr->req = req;
-	rr->start_us = start_us;
-	rr->rollup = rollup_new(tres, (size_t)cfg->read_max_rows * (size_t)w->ndbs);
-	rr->refs = 1;
-	tm_format_pg(from_us, rr->from);
-	tm_format_pg(to_us, rr->to);
-	snprintf(rr->limit, sizeof(rr->limit), "%ld", cfg->read_max_rows + 1);
-	rr->timer = evtimer_new(w->base, read_on_timeout, rr);
-	struct timeval tv = {cfg->read_timeout_ms / 1000, (cfg->read_timeout_ms % 1000) * 1000};
-	if (!rr->timer || evtimer_add(rr->timer, &tv) < 0)
-		fatal("at=event-add-failed");
-	w->inflight++;
-	rr->submitting = true;
-	for (int i = 0; i < w->ndbs; i++) {
-		DbJob *j = &rr->jobs[i];
-		j->kind = DB_JOB_QUERY;
-		j->done = read_job_done;
-		j->owner = rr;
-		j->sql = READ_SQL;
-		j->nparams = 4;
-		j->params[0] = rr->regex;
-		j->params[1] = rr->from;
-		j->params[2] = rr->to;
-		j->params[3] = rr->limit;
-		rr->refs++;
-		rr->submitted++;
-		if (!db_submit(w->dbs[i], j, cfg->read_timeout_ms)) {
-			rr->refs--;
-			rr->submitted--;
-		}
-	}
-	rr->submitting = false;
-	if (rr->req && rr->answered + rr->failed == rr->submitted)
-		read_answer(rr);
-	read_unref(rr);
-}
-
 /* ---------- routing ---------- */
 
 static void handle_health(Web *w, struct evhttp_request *req, int64_t start_us)
@@ -454,7 +221,7 @@ static void handle_health(Web *w, struct evhttp_request *req, int64_t start_us)
 		up += db_connected(w->dbs[i]) > 0;
 	Buf b = {0};
 	buf_addf(&b, "{\"status\": \"ok\", \"databases\": %d, \"connected\": %d}\n", w->ndbs, up);
-	reply(w, req, 200, &b, start_us);
+	web_reply(w, req, 200, &b, start_us);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -467,27 +234,27 @@ static void on_request(struct evhttp_request *req, void *arg)
 		path = "";
 	if (w->shutting_down) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		reply_error(w, req, 503, "shutting down", NULL, -1, start_us);
+		web_reply_error(w, req, 503, "shutting down", NULL, -1, start_us);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
-			handle_read(w, req, start_us);
+			read_handle(w, req, start_us);
 		else if (cmd == EVHTTP_REQ_POST)
 			handle_write(w, req, start_us);
 		else {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST");
-			reply_error(w, req, 405, "/metrics takes GET and POST", NULL, -1, start_us);
+			web_reply_error(w, req, 405, "/metrics takes GET and POST", NULL, -1, start_us);
 		}
 	} else if (strcmp(path, "/health") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			handle_health(w, req, start_us);
 		else {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-			reply_error(w, req, 405, "/health takes GET", NULL, -1, start_us);
+			web_reply_error(w, req, 405, "/health takes GET", NULL, -1, start_us);
 		}
 	} else {
-		reply_error(w, req, 404, "not found: the API is GET and POST /metrics", NULL, -1, start_us);
+		web_reply_error(w, req, 404, "not found: the API is GET and POST /metrics", NULL, -1, start_us);
 	}
 }
 

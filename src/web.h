@@ -7,7 +7,28 @@
 #include "db.h"
 
 struct event_base;
+struct evhttp_request;
+struct Buf;
 typedef struct Web Web;
+
+/* Shared by the handlers (web.c for writes, read.c for reads). */
+struct Web {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	Db **dbs;
+	int ndbs;
+	int inflight; /* requests not yet answered */
+	bool shutting_down;
+	int64_t shutdown_deadline_us;
+	struct event *shutdown_timer;
+};
+
+/* Answers req with body (taken) as JSON and logs the request. */
+void web_reply(Web *w, struct evhttp_request *req, int code, struct Buf *body, int64_t start_us);
+void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *msg, const char *field,
+		     long index, int64_t start_us);
+void web_log_request(struct evhttp_request *req, int code, int64_t start_us);
 
 Web *web_new(struct event_base *base, Db **dbs, int ndbs);
 bool web_listen(Web *w, const char *host, int port) WARN_UNUSED;

@@ -1,0 +1,525 @@
+/* The read path.
+ *
+ * Rows mode (resolution second, or READ_AGGREGATE=0): every database returns the matching rows;
+ * they are merged, de-duplicated by id and rolled up here.
+ *
+ * Aggregate mode (the default for minute and coarser): every database returns, per (name,
+ * bucket of the resolution), the sums the rollup rules need, its row count and an
+ * order-independent digest of the ids (two XORs of 64-bit hashes). Where every database that
+ * answered reports the same count and digest for a group, it holds the same rows, so one
+ * database's sums are the answer. The groups where they differ (a write still on its way, a
+ * database that missed writes) are fetched as rows from those databases and merged row by row,
+ * so the answer equals the rows-mode answer, up to the order of floating-point additions.
+ *
+ * Deadlines: the whole read has READ_TIMEOUT_MS. The aggregate phase gets half of it when a
+ * database is slow; whoever answered by then takes part, the rest counts as not answered. */
+#include "read.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "jsonw.h"
+#include "pgarr.h"
+#include "rollup.h"
+#include "tm.h"
+
+#define MAX_REGEX_BYTES 4096
+#define STREAM_CHUNK_BYTES (64 * 1024)
+
+#define ROW_COLUMNS "m.id, m.bucket, m.name, m.count, m.mean, m.median, m.min, m.max, m.perc95, " \
+		    "m.perc99, m.last"
+#define NAME_MATCH "m.name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1))"
+
+static const char ROWS_SQL[] =
+	"SELECT " ROW_COLUMNS " FROM metrics m "
+	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 LIMIT $4";
+
+static const char AGG_SQL[] =
+	"SELECT m.name, date_trunc($5, m.bucket, 'UTC') AS g, count(*),"
+	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1)),"
+	" count(m.count), sum(m.count),"
+	" count(m.mean), min(m.mean), sum(m.mean * m.count),"
+	" sum(m.count) FILTER (WHERE m.mean IS NOT NULL),"
+	" count(*) FILTER (WHERE m.mean IS NOT NULL AND m.count IS NULL), sum(m.mean),"
+	" count(m.median), min(m.median), sum(m.median * m.count),"
+	" sum(m.count) FILTER (WHERE m.median IS NOT NULL),"
+	" count(*) FILTER (WHERE m.median IS NOT NULL AND m.count IS NULL), sum(m.median),"
+	" min(m.min), max(m.max), max(m.perc95), max(m.perc99),"
+	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] "
+	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 "
+	"GROUP BY 1, 2 ORDER BY m.name COLLATE \"C\", 2 LIMIT $4";
+
+enum { AGG_NAME, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
+       AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
+
+/* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays. */
+static const char GROUP_ROWS_SQL[] =
+	"SELECT " ROW_COLUMNS " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS g(name, lo, hi) "
+	"JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo AND m.bucket <= g.hi LIMIT $4";
+
+typedef enum { PHASE_ROWS, PHASE_AGG, PHASE_GROUP_ROWS } Phase;
+
+typedef struct ReadReq {
+	Web *web;
+	struct evhttp_request *req; /* NULL once answered */
+	int64_t start_us;
+	int64_t from_us, to_us;
+	TmRes res;
+	Phase phase;
+	Rollup *rollup;
+	int refs;
+	int pending;     /* jobs of this phase not done yet */
+	bool submitting;
+	bool too_many;
+	bool streaming; /* the status line went out with the first chunk */
+	struct event *timer;
+	char *regex;
+	char from[40], to[40], limit[24];
+	Buf names, lo, hi; /* GROUP_ROWS_SQL's arrays */
+	bool *ok;          /* per database: answered every phase so far */
+	bool *busy;        /* per database: its job is still out */
+	PGresult **agg;    /* per database: the aggregate phase's result, taken */
+	DbJob jobs[];
+} ReadReq;
+
+static void read_unref(ReadReq *rr)
+{
+	if (--rr->refs > 0)
+		return;
+	if (rr->timer)
+		event_free(rr->timer);
+	for (int i = 0; i < rr->web->ndbs; i++)
+		if (rr->agg[i])
+			PQclear(rr->agg[i]);
+	rollup_free(rr->rollup);
+	free(rr->ok);
+	free(rr->busy);
+	free(rr->agg);
+	buf_free(&rr->names);
+	buf_free(&rr->lo);
+	buf_free(&rr->hi);
+	free(rr->regex);
+	free(rr);
+}
+
+static int answered(const ReadReq *rr)
+{
+	int n = 0;
+	for (int i = 0; i < rr->web->ndbs; i++)
+		n += rr->ok[i];
+	return n;
+}
+
+static void stream_flush(void *ctx, Buf *out)
+{
+	ReadReq *rr = ctx;
+	struct evbuffer *chunk = evbuffer_new();
+	if (!chunk)
+		fatal("at=oom");
+	evbuffer_add(chunk, out->p, out->len);
+	buf_reset(out);
+	if (!rr->streaming) { /* first chunk: status line and headers go now */
+		evhttp_send_reply_start(rr->req, 200, "OK");
+		rr->streaming = true;
+	}
+	evhttp_send_reply_chunk(rr->req, chunk);
+	evbuffer_free(chunk);
+}
+
+static void read_answer(ReadReq *rr)
+{
+	struct evhttp_request *req = rr->req;
+	Web *w = rr->web;
+	if (!req)
+		return;
+	w->inflight--;
+	evtimer_del(rr->timer);
+	if (rr->too_many) {
+		rr->req = NULL;
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "the query matches more than %ld rows in one database; narrow the name or the "
+			 "time range",
+			 cfg->read_max_rows);
+		web_reply_error(w, req, 422, msg, NULL, -1, rr->start_us);
+		return;
+	}
+	int n = answered(rr);
+	if (n == 0) {
+		rr->req = NULL;
+		web_reply_error(w, req, 503, "no database answered the read", NULL, -1, rr->start_us);
+		return;
+	}
+	char dbs[32];
+	snprintf(dbs, sizeof(dbs), "%d/%d", n, w->ndbs);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "M2pg-Databases", dbs);
+	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+	Buf b = {0};
+	rollup_write_json_stream(rr->rollup, &b, STREAM_CHUNK_BYTES, stream_flush, rr);
+	if (rr->streaming) {
+		stream_flush(rr, &b);
+		buf_free(&b);
+		web_log_request(req, 200, rr->start_us);
+		evhttp_send_reply_end(req);
+	} else {
+		web_reply(w, req, 200, &b, rr->start_us);
+	}
+	rr->req = NULL;
+}
+
+/* Adds binary rows (ROW_COLUMNS) to the rollup; false when there are too many. */
+static bool add_rows(ReadReq *rr, const PGresult *res)
+{
+	int n = PQntuples(res);
+	if (n > cfg->read_max_rows || PQnfields(res) != 11)
+		return false;
+	for (int r = 0; r < n; r++) {
+		Uuid id;
+		if (PQgetisnull(res, r, 0) || PQgetlength(res, r, 0) != 16)
+			uuid_v7(&id, 0); /* rows of the original m2pg may lack an id: never merge them */
+		else
+			memcpy(id.b, PQgetvalue(res, r, 0), 16);
+		if (PQgetisnull(res, r, 1) || PQgetisnull(res, r, 2) || PQgetlength(res, r, 1) != 8)
+			continue;
+		int64_t bucket = (int64_t)pgarr_get64(PQgetvalue(res, r, 1)) + PG_EPOCH_US;
+		double v[METRIC_NSTATS];
+		uint8_t present = 0;
+		for (int s = 0; s < METRIC_NSTATS; s++) {
+			v[s] = 0;
+			if (PQgetisnull(res, r, 3 + s) || PQgetlength(res, r, 3 + s) != 8)
+				continue;
+			v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(res, r, 3 + s)));
+			present |= (uint8_t)(1u << s);
+		}
+		if (!rollup_add(rr->rollup, &id, bucket, PQgetvalue(res, r, 2),
+				(size_t)PQgetlength(res, r, 2), present, v))
+			return false;
+	}
+	return true;
+}
+
+static int64_t get_i64(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? 0 : (int64_t)pgarr_get64(PQgetvalue(res, r, c));
+}
+
+static bool get_f64(const PGresult *res, int r, int c, double *out)
+{
+	if (PQgetisnull(res, r, c) || PQgetlength(res, r, c) != 8)
+		return false;
+	*out = pgarr_double_bits(pgarr_get64(PQgetvalue(res, r, c)));
+	return true;
+}
+
+static void agg_to_acc(const PGresult *res, int r, RollAcc *acc)
+{
+	memset(acc, 0, sizeof(*acc));
+	acc->count_n = (uint32_t)get_i64(res, r, AGG_COUNT_N);
+	get_f64(res, r, AGG_COUNT_SUM, &acc->count_sum);
+	for (int k = 0; k < 2; k++) {
+		int c = k == 0 ? AGG_MEAN : AGG_MEDIAN;
+		RollMean *m = &acc->avg[k];
+		m->n = (uint32_t)get_i64(res, r, c);
+		get_f64(res, r, c + 1, &m->single);
+		get_f64(res, r, c + 2, &m->wsum);
+		get_f64(res, r, c + 3, &m->wcount);
+		m->unweighted = (uint32_t)get_i64(res, r, c + 4);
+		get_f64(res, r, c + 5, &m->plain);
+	}
+	for (int k = 0; k < 4; k++)
+		if (get_f64(res, r, AGG_MIN + k, &acc->ext[k]))
+			acc->ext_present |= (uint8_t)(1u << k);
+	acc->has_last = get_f64(res, r, AGG_LAST, &acc->last);
+}
+
+static int cmp_key(const PGresult *a, int ra, const PGresult *b, int rb)
+{
+	int la = PQgetlength(a, ra, AGG_NAME), lb = PQgetlength(b, rb, AGG_NAME);
+	int c = memcmp(PQgetvalue(a, ra, AGG_NAME), PQgetvalue(b, rb, AGG_NAME), (size_t)(la < lb ? la : lb));
+	if (c || la != lb)
+		return c ? c : (la < lb ? -1 : 1);
+	int64_t ga = get_i64(a, ra, AGG_G), gb = get_i64(b, rb, AGG_G);
+	return (ga > gb) - (ga < gb);
+}
+
+static bool same_digest(const PGresult *a, int ra, const PGresult *b, int rb)
+{
+	for (int c = AGG_N; c <= AGG_D1; c++)
+		if (get_i64(a, ra, c) != get_i64(b, rb, c))
+			return false;
+	return true;
+}
+
+static void submit_phase(ReadReq *rr, Phase phase);
+
+/* Walks the databases' sorted aggregates side by side. A group every answering database has
+ * with the same count and digest is final; any other goes to the group-rows phase. */
+static void merge_aggregates(ReadReq *rr)
+{
+	int ndbs = rr->web->ndbs;
+	int pos[CFG_MAX_DATABASES] = {0};
+	uint32_t ndiff = 0;
+	pgarr_begin(&rr->names, PGARR_OID_TEXT);
+	pgarr_begin(&rr->lo, PGARR_OID_TIMESTAMPTZ);
+	pgarr_begin(&rr->hi, PGARR_OID_TIMESTAMPTZ);
+	for (;;) {
+		int first = -1;
+		for (int i = 0; i < ndbs; i++) {
+			if (!rr->ok[i] || pos[i] >= PQntuples(rr->agg[i]))
+				continue;
+			if (first < 0 || cmp_key(rr->agg[i], pos[i], rr->agg[first], pos[first]) < 0)
+				first = i;
+		}
+		if (first < 0)
+			break;
+		const PGresult *fr = rr->agg[first];
+		int frow = pos[first];
+		bool agree = true;
+		for (int i = 0; i < ndbs; i++) {
+			if (!rr->ok[i])
+				continue;
+			if (pos[i] < PQntuples(rr->agg[i]) && cmp_key(rr->agg[i], pos[i], fr, frow) == 0) {
+				agree &= same_digest(rr->agg[i], pos[i], fr, frow);
+				if (i != first)
+					pos[i]++;
+			} else {
+				agree = false;
+			}
+		}
+		pos[first]++;
+		const char *name = PQgetvalue(fr, frow, AGG_NAME);
+		size_t len = (size_t)PQgetlength(fr, frow, AGG_NAME);
+		int64_t g = get_i64(fr, frow, AGG_G) + PG_EPOCH_US;
+		if (agree) {
+			RollAcc acc;
+			agg_to_acc(fr, frow, &acc);
+			if (!rollup_add_group(rr->rollup, name, len, g, &acc)) {
+				rr->too_many = true;
+				break;
+			}
+			continue;
+		}
+		int64_t lo = g > rr->from_us ? g : rr->from_us;
+		int64_t hi = tm_next(g, rr->res) - 1;
+		pgarr_add_text(&rr->names, name, len);
+		pgarr_add_timestamptz(&rr->lo, lo);
+		pgarr_add_timestamptz(&rr->hi, hi < rr->to_us ? hi : rr->to_us);
+		ndiff++;
+	}
+	pgarr_end(&rr->names, ndiff, false);
+	pgarr_end(&rr->lo, ndiff, false);
+	pgarr_end(&rr->hi, ndiff, false);
+	for (int i = 0; i < ndbs; i++) {
+		if (rr->agg[i]) {
+			PQclear(rr->agg[i]);
+			rr->agg[i] = NULL;
+		}
+	}
+	if (ndiff > 0 && !rr->too_many) {
+		log_debug("at=read-groups-differ groups=%u", ndiff);
+		submit_phase(rr, PHASE_GROUP_ROWS);
+		return;
+	}
+	read_answer(rr);
+}
+
+/* Every job of the phase is done, or the phase ran out of time. */
+static void phase_done(ReadReq *rr)
+{
+	if (!rr->req)
+		return;
+	if (rr->phase == PHASE_AGG && !rr->too_many && answered(rr) > 0)
+		merge_aggregates(rr);
+	else
+		read_answer(rr);
+}
+
+static void read_job_done(DbJob *job, DbOutcome *out)
+{
+	ReadReq *rr = job->owner;
+	int i = (int)(job - rr->jobs);
+	rr->busy[i] = false;
+	/* A database already counted out (its phase timed out) answers too late: ignore it. */
+	if (rr->req && rr->ok[i]) {
+		rr->pending--;
+		if (out->ok) {
+			if (rr->phase == PHASE_AGG) {
+				rr->agg[i] = out->res; /* taken */
+				out->res = NULL;
+				if (PQntuples(rr->agg[i]) > cfg->read_max_rows || PQnfields(rr->agg[i]) != AGG_COLUMNS)
+					rr->too_many = true;
+			} else if (!add_rows(rr, out->res)) {
+				rr->too_many = true;
+			}
+		} else if (out->client_fault) {
+			struct evhttp_request *req = rr->req;
+			rr->req = NULL;
+			rr->web->inflight--;
+			evtimer_del(rr->timer);
+			char msg[300];
+			snprintf(msg, sizeof(msg), "invalid query: %s", out->error);
+			web_reply_error(rr->web, req, 400, msg,
+					strstr(out->error, "regular expression") ? "name" : NULL, -1, rr->start_us);
+		} else {
+			rr->ok[i] = false;
+		}
+		if (rr->req && !rr->submitting && rr->pending == 0)
+			phase_done(rr);
+	}
+	read_unref(rr);
+}
+
+static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	ReadReq *rr = arg;
+	(void)fd;
+	(void)what;
+	/* Whoever has not answered this phase is out. */
+	for (int i = 0; i < rr->web->ndbs; i++)
+		if (rr->busy[i])
+			rr->ok[i] = false;
+	rr->pending = 0;
+	int64_t left = rr->start_us + (int64_t)cfg->read_timeout_ms * 1000 - now_mono_us();
+	if (rr->phase == PHASE_AGG && left > 0) {
+		struct timeval tv = {left / 1000000, left % 1000000};
+		evtimer_add(rr->timer, &tv);
+	}
+	phase_done(rr);
+}
+
+static void submit_phase(ReadReq *rr, Phase phase)
+{
+	Web *w = rr->web;
+	rr->phase = phase;
+	rr->submitting = true;
+	int64_t left_us = rr->start_us + (int64_t)cfg->read_timeout_ms * 1000 - now_mono_us();
+	int timeout_ms = left_us > 1000 ? (int)(left_us / 1000) : 1;
+	/* The aggregate phase leaves half the time to fetch the rows of groups that differ. */
+	int64_t phase_us = phase == PHASE_AGG ? left_us / 2 : left_us;
+	if (phase_us < 1000)
+		phase_us = 1000;
+	struct timeval tv = {phase_us / 1000000, phase_us % 1000000};
+	evtimer_add(rr->timer, &tv);
+	for (int i = 0; i < w->ndbs; i++) {
+		if (!rr->ok[i] || rr->busy[i])
+			continue;
+		DbJob *j = &rr->jobs[i];
+		memset(j, 0, sizeof(*j));
+		j->kind = DB_JOB_QUERY;
+		j->done = read_job_done;
+		j->owner = rr;
+		j->params[0] = rr->regex;
+		j->params[1] = rr->from;
+		j->params[2] = rr->to;
+		j->params[3] = rr->limit;
+		j->nparams = 4;
+		j->sql = ROWS_SQL;
+		if (phase == PHASE_AGG) {
+			j->sql = AGG_SQL;
+			j->params[4] = tm_res_unit(rr->res);
+			j->nparams = 5;
+		} else if (phase == PHASE_GROUP_ROWS) {
+			j->sql = GROUP_ROWS_SQL;
+			j->params[0] = rr->names.p;
+			j->params[1] = rr->lo.p;
+			j->params[2] = rr->hi.p;
+			j->lengths[0] = (int)rr->names.len;
+			j->lengths[1] = (int)rr->lo.len;
+			j->lengths[2] = (int)rr->hi.len;
+			j->formats[0] = j->formats[1] = j->formats[2] = 1;
+		}
+		rr->refs++;
+		rr->pending++;
+		rr->busy[i] = true;
+		if (!db_submit(w->dbs[i], j, timeout_ms)) {
+			rr->refs--;
+			rr->pending--;
+			rr->busy[i] = false;
+			rr->ok[i] = false;
+		}
+	}
+	rr->submitting = false;
+	if (rr->req && rr->pending == 0)
+		phase_done(rr);
+}
+
+static const char *query_get(struct evkeyvalq *q, const char *key)
+{
+	const char *v = evhttp_find_header(q, key);
+	return v && *v ? v : NULL;
+}
+
+void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
+{
+	struct evkeyvalq q;
+	TAILQ_INIT(&q);
+	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (query && evhttp_parse_query_str(query, &q) < 0) {
+		evhttp_clear_headers(&q);
+		web_reply_error(w, req, 400, "malformed query string", NULL, -1, start_us);
+		return;
+	}
+	const char *name = query_get(&q, "name"), *from = query_get(&q, "from");
+	const char *to = query_get(&q, "to"), *res = query_get(&q, "resolution");
+	TmRes tres = TM_MINUTE;
+	int64_t from_us = 0, to_us = 0;
+	const char *bad = NULL, *field = NULL;
+	if (!name)
+		bad = "name is required (a regular expression)", field = "name";
+	else if (strlen(name) > MAX_REGEX_BYTES)
+		bad = "name is longer than 4096 bytes", field = "name";
+	else if (to && !tm_parse(to, strlen(to), &to_us))
+		bad = "to must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "to";
+	else if (from && !tm_parse(from, strlen(from), &from_us))
+		bad = "from must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "from";
+	else if (res && !tm_parse_resolution(res, &tres))
+		bad = "resolution must be one of second, minute, hour, day, week, month, year", field = "resolution";
+	if (!bad) {
+		if (!to)
+			to_us = now_wall_us();
+		if (!from)
+			from_us = to_us > 3600000000 ? to_us - 3600000000 : 0;
+		if (from_us > to_us)
+			bad = "from is after to", field = "from";
+	}
+	if (bad) {
+		evhttp_clear_headers(&q);
+		web_reply_error(w, req, 400, bad, field, -1, start_us);
+		return;
+	}
+
+	size_t n = (size_t)w->ndbs;
+	ReadReq *rr = calloc(1, sizeof(*rr) + n * sizeof(DbJob));
+	if (!rr || !(rr->regex = strdup(name)) || !(rr->ok = calloc(n, sizeof(bool))) ||
+	    !(rr->busy = calloc(n, sizeof(bool))) || !(rr->agg = calloc(n, sizeof(PGresult *))))
+		fatal("at=oom");
+	evhttp_clear_headers(&q);
+	rr->web = w;
+	rr->req = req;
+	rr->start_us = start_us;
+	rr->from_us = from_us;
+	rr->to_us = to_us;
+	rr->res = tres;
+	rr->rollup = rollup_new(tres, (size_t)cfg->read_max_rows * n);
+	rr->refs = 1;
+	for (size_t i = 0; i < n; i++)
+		rr->ok[i] = true;
+	tm_format_pg(from_us, rr->from);
+	tm_format_pg(to_us, rr->to);
+	snprintf(rr->limit, sizeof(rr->limit), "%ld", cfg->read_max_rows + 1);
+	rr->timer = evtimer_new(w->base, read_on_timeout, rr);
+	if (!rr->timer)
+		fatal("at=oom");
+	w->inflight++;
+	submit_phase(rr, cfg->read_aggregate && tres != TM_SECOND ? PHASE_AGG : PHASE_ROWS);
+	read_unref(rr);
+}
