@@ -47,7 +47,7 @@ run: deps
 	@scripts/run.sh
 
 unit: $(UNIT_TESTS)
-	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 system: m2pg
 	$(PYTEST) tests/system -q

@@ -1,6 +1,7 @@
 /* JSON output helpers. */
 #include "jsonw.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@ size_t jsonw_format_double(double v, char *buf)
 		return (size_t)snprintf(buf, 32, "0");
 	if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
 		return (size_t)snprintf(buf, 32, "%lld", (long long)v);
-	for (int prec = 15; prec <= 17; prec++) {
+	/* %g drops trailing zeros, so 15 digits is already shortest for a normal double that
+	 * needs no more; subnormals carry fewer digits and start lower. */
+	for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
 		int n = snprintf(buf, 32, "%.*g", prec, v);
 		if (prec == 17 || strtod(buf, NULL) == v)
 			return (size_t)n;

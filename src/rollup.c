@@ -317,12 +317,14 @@ void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush 
 		fatal("at=oom");
 	for (uint32_t i = 0; i < r->nnames; i++)
 		order[i] = i;
-	qsort_r(order, r->nnames, sizeof(uint32_t), cmp_name_index, r);
+	if (r->nnames > 1)
+		qsort_r(order, r->nnames, sizeof(uint32_t), cmp_name_index, r);
 	for (uint32_t i = 0; i < r->nnames; i++)
 		rank[order[i]] = i;
 	for (size_t i = 0; i < r->nrows; i++)
 		r->rows[i].name = rank[r->rows[i].name];
-	qsort(r->rows, r->nrows, sizeof(Row), cmp_row);
+	if (r->nrows > 1) /* qsort's array must not be NULL, even for 0 items */
+		qsort(r->rows, r->nrows, sizeof(Row), cmp_row);
 
 	/* Rows roll up into groups beside those that came aggregated; duplicates (the same id
 	 * from several databases) sort adjacent and count once. */
@@ -344,7 +346,8 @@ void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush 
 	}
 	for (size_t k = 0; k < r->ngroups; k++)
 		r->groups[k].name = rank[r->groups[k].name];
-	qsort(r->groups, r->ngroups, sizeof(Agg), cmp_agg);
+	if (r->ngroups > 1)
+		qsort(r->groups, r->ngroups, sizeof(Agg), cmp_agg);
 
 	buf_addc(out, '[');
 	for (size_t k = 0; k < r->ngroups;) {

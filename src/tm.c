@@ -45,12 +45,13 @@ static unsigned days_in_month(int64_t y, unsigned m)
 
 bool tm_from_unix(double secs, int64_t *us)
 {
-	if (!isfinite(secs) || secs < 0 || secs > 253402300799.999999)
+	/* Near 2.5e11 doubles are ~30 us apart: compare whole seconds, not 9999's last microsecond. */
+	if (!isfinite(secs) || secs < 0 || secs >= 253402300800.0)
 		return false;
-	double v = floor(secs * 1e6 + 0.5);
-	if (v > (double)TM_MAX_US)
-		v = (double)TM_MAX_US;
-	*us = (int64_t)v;
+	int64_t v = (int64_t)floor(secs * 1e6 + 0.5);
+	if (v > TM_MAX_US)
+		v = TM_MAX_US;
+	*us = v;
 	return true;
 }
 

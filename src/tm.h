@@ -1,6 +1,7 @@
 /* Time forms accepted from clients, rollup resolutions and bucket arithmetic. Pure: no I/O.
- * Instants are int64 microseconds since the Unix epoch, UTC. Valid instants lie in the years
- * 1970..9999, so every value fits comfortably and is never negative. */
+ * Instants are int64 microseconds since the Unix epoch, UTC. Valid input lies in the years
+ * 1970..9999; a bucket start can still precede it (the week of 1970-01-01 starts on Monday
+ * 1969-12-29), so arithmetic here is floor-based and correct for negative instants. */
 #ifndef M2PG_TM_H
 #define M2PG_TM_H
 
