@@ -22,7 +22,7 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 all: m2pg
 
 m2pg: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 build/%.o: src/%.c $(wildcard src/*.h) | build
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -c -o $@ $<
@@ -31,7 +31,7 @@ build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 build/asan/m2pg: $(ASAN_OBJS)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 build/test_%: tests/unit/test_%.c $(PURE) | build
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(PURE:build/%.o=src/%.c) $(shell pkg-config --cflags --libs cmocka jansson) -lm

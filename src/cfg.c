@@ -91,6 +91,9 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 	if (!int_var("BATCH_MAX", 2000, 1, 100000, &v, err, errlen))
 		return false;
 	c->batch_max = (int)v;
+	if (!int_var("HINTS_MAX", 100000, 0, 100000000, &v, err, errlen))
+		return false;
+	c->hints_max = (int)v;
 	if (!int_var("READ_MAX_ROWS", 1000000, 1, 100000000, &v, err, errlen))
 		return false;
 	c->read_max_rows = v;

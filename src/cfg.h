@@ -17,6 +17,7 @@ typedef struct Cfg {
 	int db_connections;   /* per database */
 	int db_queue_max;     /* metrics waiting per database */
 	int batch_max;        /* metrics per INSERT statement */
+	int hints_max;        /* metrics waiting for a database that failed them, per worker */
 	long read_max_rows;   /* rows one database may return for one read */
 	bool read_aggregate;  /* databases aggregate reads; false: always merge rows here */
 	int log_level;

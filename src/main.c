@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "common.h"
 #include "db.h"
+#include "hint.h"
 #include "web.h"
 
 #define SHUTDOWN_GRACE_MS 25000 /* Heroku sends SIGKILL 30 s after SIGTERM */
@@ -43,6 +44,8 @@ static const char USAGE[] =
 	"  DB_CONNECTIONS      connections per database and worker (4)\n"
 	"  DB_QUEUE_MAX        metrics waiting per database and worker (100000)\n"
 	"  BATCH_MAX           metrics per INSERT statement (2000)\n"
+	"  HINTS_MAX           metrics kept per database and worker for one that failed them (100000)\n"
+	"  M2PG_SPOOL_DIR      where hints left at shutdown are written and read back at start\n"
 	"  READ_MAX_ROWS       rows (or groups) one database may return for one read (1000000)\n"
 	"  READ_AGGREGATE      1: databases aggregate reads, 0: merge every row here (1)\n"
 	"  LOG_LEVEL           debug, info, warn or error (info)\n";
@@ -52,6 +55,7 @@ typedef struct Worker {
 	pthread_t thread;
 	struct event_base *base;
 	Db *dbs[CFG_MAX_DATABASES];
+	Hints *hints[CFG_MAX_DATABASES];
 	Web *web;
 	int stop_fd; /* eventfd: the main thread asks for a graceful stop */
 	struct event *stop_ev;
@@ -73,9 +77,12 @@ static bool worker_init(Worker *w, int index, const char *host)
 	w->base = event_base_new();
 	if (!w->base)
 		fatal("at=event-base-failed");
-	for (int i = 0; i < cfg->ndatabases; i++)
+	for (int i = 0; i < cfg->ndatabases; i++) {
 		w->dbs[i] = db_new(w->base, i + 1, cfg->database_urls[i]);
-	w->web = web_new(w->base, w->dbs, cfg->ndatabases);
+		w->hints[i] = hints_new(w->base, w->dbs[i], cfg->database_urls[i], index);
+		hints_load(w->hints[i]);
+	}
+	w->web = web_new(w->base, w->dbs, w->hints, cfg->ndatabases);
 	if (!web_listen(w->web, host, cfg->port))
 		return false;
 	w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -96,8 +103,11 @@ static void *worker_run(void *arg)
 	for (int i = 0; i < cfg->ndatabases; i++)
 		db_abort_all(w->dbs[i]);
 	web_free(w->web);
-	for (int i = 0; i < cfg->ndatabases; i++)
+	for (int i = 0; i < cfg->ndatabases; i++) {
+		hints_spool(w->hints[i]);
+		hints_free(w->hints[i]);
 		db_free(w->dbs[i]);
+	}
 	event_free(w->stop_ev);
 	close(w->stop_fd);
 	event_base_free(w->base);

@@ -140,7 +140,7 @@ bool metric_parse_body(const char *body, size_t len, MetricBatch *out, MetricErr
 {
 	json_error_t jerr;
 	memset(out, 0, sizeof(*out));
-	json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
+	json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		err->status = 400;
 		err->index = -1;

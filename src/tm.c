@@ -211,17 +211,27 @@ int64_t tm_truncate(int64_t us, TmRes res)
 	return us;
 }
 
-size_t tm_format_pg(int64_t us, char *buf)
+static size_t format(int64_t us, char *buf, char sep, const char *zone)
 {
 	int64_t days = floor_div(us, US_PER_DAY), y;
 	int64_t rem = us - days * US_PER_DAY;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
 	int64_t secs = rem / US_PER_SEC;
-	int n = snprintf(buf, 32, "%04lld-%02u-%02u %02lld:%02lld:%02lld.%06lld+00", (long long)y, m, d,
+	int n = snprintf(buf, 32, "%04lld-%02u-%02u%c%02lld:%02lld:%02lld.%06lld%s", (long long)y, m, d, sep,
 			 (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60),
-			 (long long)(rem % US_PER_SEC));
+			 (long long)(rem % US_PER_SEC), zone);
 	return (size_t)n;
+}
+
+size_t tm_format_pg(int64_t us, char *buf)
+{
+	return format(us, buf, ' ', "+00");
+}
+
+size_t tm_format_rfc3339(int64_t us, char *buf)
+{
+	return format(us, buf, 'T', "Z");
 }
 
 int64_t tm_next(int64_t start, TmRes res)

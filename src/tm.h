@@ -23,6 +23,8 @@ int64_t tm_truncate(int64_t us, TmRes res);
 int64_t tm_next(int64_t start, TmRes res);
 /* The unit's name as PostgreSQL's date_trunc() knows it. */
 const char *tm_res_unit(TmRes res);
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" (RFC 3339); buf >= 32 bytes. */
+size_t tm_format_rfc3339(int64_t us, char *buf);
 /* "YYYY-MM-DD HH:MM:SS.ffffff+00", what PostgreSQL reads as timestamptz; buf >= 32 bytes. */
 size_t tm_format_pg(int64_t us, char *buf);
 /* Days since 1970-01-01 of a proleptic Gregorian date. */

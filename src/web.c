@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "jsonw.h"
+#include "hint.h"
 #include "read.h"
 #include "tm.h"
 
@@ -141,10 +142,13 @@ static void write_job_done(DbJob *job, DbOutcome *out)
 		wr->committed++;
 		write_answer(wr, 201, NULL);
 	} else {
+		int i = (int)(job - wr->jobs);
 		wr->failed++;
-		log_warn("at=write-failed db=%d host=%s metrics=%zu sqlstate=%s error=\"%s\"",
-			 (int)(job - wr->jobs) + 1, db_label(wr->web->dbs[job - wr->jobs]), job->n,
-			 out->sqlstate[0] ? out->sqlstate : "none", out->error ? out->error : "");
+		log_warn("at=write-failed db=%d host=%s metrics=%zu sqlstate=%s error=\"%s\"", i + 1,
+			 db_label(wr->web->dbs[i]), job->n, out->sqlstate[0] ? out->sqlstate : "none",
+			 out->error ? out->error : "");
+		/* Whether or not another database acknowledged it, this one gets it again later. */
+		hints_add(wr->web->hints[i], job->metrics, job->n);
 		if (!wr->submitting && wr->failed == wr->submitted)
 			write_answer(wr, 503, "no database accepted the write");
 	}
@@ -196,6 +200,7 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 			wr->refs--;
 			wr->submitted--;
 			log_warn("at=queue-full db=%d host=%s metrics=%zu", i + 1, db_label(w->dbs[i]), batch.n);
+			hints_add(w->hints[i], batch.m, batch.n);
 		}
 	}
 	wr->submitting = false;
@@ -258,13 +263,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 }
 
-Web *web_new(struct event_base *base, Db **dbs, int ndbs)
+Web *web_new(struct event_base *base, Db **dbs, Hints **hints, int ndbs)
 {
 	Web *w = calloc(1, sizeof(*w));
 	if (!w || !(w->http = evhttp_new(base)))
 		fatal("at=oom");
 	w->base = base;
 	w->dbs = dbs;
+	w->hints = hints;
 	w->ndbs = ndbs;
 	/* evhttp's defaults are unlimited: bound what a client can make us hold. Bodies between
 	 * 1 and 2 MiB get our JSON 413; larger ones are refused by evhttp itself, unread. */
@@ -304,7 +310,7 @@ static bool settled(Web *w)
 	if (w->inflight > 0)
 		return false;
 	for (int i = 0; i < w->ndbs; i++)
-		if (db_busy(w->dbs[i]))
+		if (db_busy(w->dbs[i]) || hints_draining(w->hints[i]))
 			return false;
 	return true;
 }

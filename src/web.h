@@ -17,6 +17,7 @@ struct Web {
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
 	Db **dbs;
+	struct Hints **hints; /* per database */
 	int ndbs;
 	int inflight; /* requests not yet answered */
 	bool shutting_down;
@@ -30,7 +31,7 @@ void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *m
 		     long index, int64_t start_us);
 void web_log_request(struct evhttp_request *req, int code, int64_t start_us);
 
-Web *web_new(struct event_base *base, Db **dbs, int ndbs);
+Web *web_new(struct event_base *base, Db **dbs, struct Hints **hints, int ndbs);
 bool web_listen(Web *w, const char *host, int port) WARN_UNUSED;
 /* Stops accepting; the loop ends once the requests in flight are answered and the databases
  * have settled the writes they hold, or after grace_ms. */

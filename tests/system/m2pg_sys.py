@@ -226,7 +226,6 @@ class PgServer:
                     "listen_addresses = '127.0.0.1'\n"
                     "unix_socket_directories = '%s'\n"
                     "fsync = off\n"
-                    "synchronous_commit = off\n"
                     "full_page_writes = off\n"
                     "shared_buffers = 16MB\n"
                     "max_connections = 100\n"
@@ -277,6 +276,15 @@ class PgServer:
         self._paused.clear()
         wait_until(lambda: not any(_pid_alive(p) for p in pids), 10,
                    message="postgres processes to die")
+        # The dead postmaster can linger as a zombie (its parent, pg_ctl, is gone and
+        # nobody may reap it soon); the next postmaster would take that pid for a running
+        # server, so drop the stale lock files.
+        for stale in (os.path.join(self.data, "postmaster.pid"),
+                      os.path.join(self.dir, ".s.PGSQL.%d.lock" % self.port)):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
         self.running = False
 
     def postmaster_pid(self):
@@ -394,14 +402,22 @@ class PgServer:
         return out
 
     def insert(self, rows):
-        """Insert rows directly: dicts with id, bucket (Unix seconds), name, stats."""
+        """Insert rows directly: dicts with id, bucket (Unix seconds), name, stats.
+
+        m2pg may keep a catalogue of names next to the table (metric_names, which
+        its reads match the regex against); when it exists the names are
+        registered there too, in the same transaction, as m2pg's own writes do."""
         values = []
         for r in rows:
             values.append("(%s, to_timestamp(%r), %s, %s)" % (
                 sql_literal(r["id"]), float(r["bucket"]), sql_literal(r["name"]),
                 ", ".join(sql_number(r.get(k)) for k in STATS)))
-        self.psql("insert into metrics (id, bucket, name, %s) values %s"
-                  % (", ".join(STATS), ", ".join(values)))
+        names = ", ".join("(%s)" % sql_literal(n) for n in sorted({r["name"] for r in rows}))
+        self.psql("begin; insert into metrics (id, bucket, name, %s) values %s; "
+                  "do $$ begin if to_regclass('public.metric_names') is not null then "
+                  "insert into metric_names (name) values %s on conflict do nothing; "
+                  "end if; end $$; commit;"
+                  % (", ".join(STATS), ", ".join(values), names))
 
     def log_tail(self, lines=40):
         return tail(read_text(self.log), lines)
@@ -431,6 +447,10 @@ class Response:
 
     def header(self, name):
         return self.headers.get(name)
+
+    def __iter__(self):
+        """status, headers, body, json = response"""
+        return iter((self.status, self.headers, self.body, self.json))
 
     def __repr__(self):
         return "<HTTP %s %r %r>" % (self.status, dict(self.headers.items()),
