@@ -19,14 +19,12 @@
 #include "buf.h"
 #include "cfg.h"
 #include "nameset.h"
-#include "pgarr.h"
+#include "schema.h"
 
 typedef enum { CONN_BACKOFF, CONN_CONNECTING, CONN_SETUP, CONN_READY, CONN_BUSY } ConnState;
 
 static const char *const conn_state_names[] = {"backoff", "connecting", "setup", "ready", "busy"};
 
-#define INSERT_COLUMNS 11
-#define INSERT_PARAMS 12 /* the columns, then the catalogue's new names */
 #define NAMESET_MAX 100000
 
 
@@ -49,7 +47,7 @@ typedef struct Conn {
 	bool failed;
 	char sqlstate[6];
 	char error[256];
-	Buf cols[INSERT_PARAMS];
+	SchemaInsert ins; /* the batch's parameters, reused */
 	int setup_step;
 } Conn;
 
@@ -68,57 +66,6 @@ struct Db {
 	bool up; /* some connection was ready since the last db-down */
 	NameSet *names; /* names known to be in the database's catalogue */
 };
-
-/* One statement per batch: the rows, plus the names this process has not yet seen in the
- * database's catalogue ($12, usually empty), in one transaction so the catalogue never lacks a
- * name that has rows. Parameters are binary arrays. */
-static const char INSERT_SQL[] =
-	"WITH new_names AS (INSERT INTO metric_names (name) SELECT unnest($12::text[]) "
-	"ON CONFLICT DO NOTHING) "
-	"INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last) "
-	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], "
-	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[]) "
-	"ON CONFLICT (id) DO NOTHING";
-
-/* Brings a database to m2pg's schema, idempotently, under an advisory lock so that several
- * processes can start at once. A table made by the original m2pg (bucket int, numeric values,
- * a plain index on id) is converted in place and keeps its rows. */
-static const char SETUP_SQL[] =
-	"SET client_min_messages = warning;"
-	"BEGIN;"
-	"SELECT pg_advisory_xact_lock(7235188473);"
-	"CREATE TABLE IF NOT EXISTS metrics ("
-	" id uuid NOT NULL, bucket timestamptz NOT NULL, name text NOT NULL,"
-	" count double precision, mean double precision, median double precision,"
-	" min double precision, max double precision, perc95 double precision,"
-	" perc99 double precision, last double precision);"
-	"DO $m2pg$ DECLARE col text; t text; BEGIN"
-	"  SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
-	"   WHERE attrelid = 'metrics'::regclass AND attname = 'bucket';"
-	"  IF t IN ('integer', 'bigint', 'numeric', 'double precision') THEN"
-	"   ALTER TABLE metrics ALTER COLUMN bucket TYPE timestamptz USING to_timestamp(bucket);"
-	"  END IF;"
-	"  FOREACH col IN ARRAY ARRAY['count','mean','median','min','max','perc95','perc99','last'] LOOP"
-	"   SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
-	"    WHERE attrelid = 'metrics'::regclass AND attname = col;"
-	"   IF t <> 'double precision' THEN"
-	"    EXECUTE format('ALTER TABLE metrics ALTER COLUMN %I TYPE double precision', col);"
-	"   END IF;"
-	"  END LOOP;"
-	"  IF to_regclass('metrics_id_key') IS NULL THEN"
-	"   DELETE FROM metrics a USING metrics b WHERE a.id = b.id AND a.ctid < b.ctid;"
-	"   CREATE UNIQUE INDEX metrics_id_key ON metrics (id);"
-	"   DROP INDEX IF EXISTS metrics_by_id;"
-	"  END IF;"
-	"  IF to_regclass('metric_names') IS NULL THEN"
-	"   CREATE TABLE metric_names (name text PRIMARY KEY);"
-	"   INSERT INTO metric_names SELECT DISTINCT name FROM metrics;"
-	"  END IF;"
-	"  IF to_regclass('metrics_by_name_bucket') IS NULL THEN"
-	"   CREATE INDEX metrics_by_name_bucket ON metrics (name, bucket);"
-	"  END IF;"
-	" END $m2pg$;"
-	"COMMIT;";
 
 static void conn_connect(Conn *c);
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
@@ -286,10 +233,12 @@ static void conn_send_setup(Conn *c)
 {
 	PQsetNoticeProcessor(c->pg, conn_on_notice, c);
 	/* The server stops a statement that outlives every deadline of ours. */
-	char sql[sizeof(SETUP_SQL) + 64];
+	Buf sql = {0};
 	int timeout = cfg->read_timeout_ms > cfg->write_timeout_ms ? cfg->read_timeout_ms : cfg->write_timeout_ms;
-	snprintf(sql, sizeof(sql), "%sSET statement_timeout = %d;", SETUP_SQL, timeout);
-	if (PQsetnonblocking(c->pg, 1) != 0 || !PQsendQuery(c->pg, sql)) {
+	buf_addf(&sql, "%sSET statement_timeout = %d;", SCHEMA_SETUP_SQL, timeout);
+	bool sent = PQsetnonblocking(c->pg, 1) == 0 && PQsendQuery(c->pg, sql.p);
+	buf_free(&sql);
+	if (!sent) {
 		record_error(c, NULL, NULL);
 		conn_fail(c, "setup-send-failed");
 		return;
@@ -303,43 +252,12 @@ static void conn_send_setup(Conn *c)
 
 static void build_insert(Conn *c, const DbJob *jobs)
 {
-	static const uint32_t oids[INSERT_PARAMS] = {PGARR_OID_UUID,   PGARR_OID_TIMESTAMPTZ, PGARR_OID_TEXT,   PGARR_OID_FLOAT8,
-						     PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,
-						     PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_TEXT};
-	NameSet *known = c->db->names;
-	bool has_null[METRIC_NSTATS] = {false};
-	uint32_t n = 0, nnew = 0;
-	for (int k = 0; k < INSERT_PARAMS; k++)
-		pgarr_begin(&c->cols[k], oids[k]);
-	for (const DbJob *j = jobs; j; j = j->next) {
-		for (size_t i = 0; i < j->n; i++, n++) {
-			const Metric *m = &j->metrics[i];
-			pgarr_put32(&c->cols[0], 16);
-			buf_add(&c->cols[0], m->id.b, 16);
-			pgarr_add_timestamptz(&c->cols[1], m->bucket_us);
-			pgarr_add_text(&c->cols[2], m->name, m->name_len);
-			for (int s = 0; s < METRIC_NSTATS; s++) {
-				Buf *b = &c->cols[3 + s];
-				if (!(m->present & (1u << s))) {
-					pgarr_put32(b, UINT32_MAX);
-					has_null[s] = true;
-					continue;
-				}
-				uint64_t bits;
-				memcpy(&bits, &m->v[s], 8);
-				pgarr_put32(b, 8);
-				pgarr_put64(b, bits);
-			}
-			if (!nameset_has(known, m->name, m->name_len)) {
-				/* Duplicates within the batch are harmless: ON CONFLICT DO NOTHING. */
-				pgarr_add_text(&c->cols[11], m->name, m->name_len);
-				nnew++;
-			}
-		}
-	}
-	for (int k = 0; k < INSERT_COLUMNS; k++)
-		pgarr_end(&c->cols[k], n, k >= 3 && has_null[k - 3]);
-	pgarr_end(&c->cols[11], nnew, false);
+	schema_insert_begin(&c->ins);
+	for (const DbJob *j = jobs; j; j = j->next)
+		for (size_t i = 0; i < j->n; i++)
+			schema_insert_add(&c->ins, &j->metrics[i],
+					  !nameset_has(c->db->names, j->metrics[i].name, j->metrics[i].name_len));
+	schema_insert_end(&c->ins);
 }
 
 static bool conn_send_inserts(Conn *c)
@@ -362,16 +280,12 @@ static bool conn_send_inserts(Conn *c)
 	c->inflight_metrics = metrics;
 	c->inflight_kind = DB_JOB_INSERT;
 	build_insert(c, c->inflight);
-	const char *values[INSERT_PARAMS];
-	int lengths[INSERT_PARAMS], formats[INSERT_PARAMS];
-	for (int k = 0; k < INSERT_PARAMS; k++) {
-		values[k] = c->cols[k].p;
-		lengths[k] = (int)c->cols[k].len;
-		formats[k] = 1;
-	}
+	const char *values[SCHEMA_INSERT_PARAMS];
+	int lengths[SCHEMA_INSERT_PARAMS], formats[SCHEMA_INSERT_PARAMS];
+	schema_insert_params(&c->ins, values, lengths, formats);
 	c->sent_us = now_mono_us();
 	c->deadline_us = c->sent_us + (int64_t)cfg->write_timeout_ms * 1000;
-	return PQsendQueryPrepared(c->pg, "m2pg_insert", INSERT_PARAMS, values, lengths, formats, 0) == 1;
+	return PQsendQueryPrepared(c->pg, "m2pg_insert", SCHEMA_INSERT_PARAMS, values, lengths, formats, 0) == 1;
 }
 
 static bool conn_send_query(Conn *c)
@@ -432,7 +346,7 @@ static void conn_complete(Conn *c)
 			return;
 		}
 		if (c->setup_step++ == 0) {
-			if (!PQsendPrepare(c->pg, "m2pg_insert", INSERT_SQL, 0, NULL) || !conn_flush(c)) {
+			if (!PQsendPrepare(c->pg, "m2pg_insert", SCHEMA_INSERT_SQL, 0, NULL) || !conn_flush(c)) {
 				record_error(c, NULL, NULL);
 				conn_fail(c, "prepare-failed");
 			}
@@ -673,8 +587,7 @@ void db_free(Db *db)
 		if (c->result)
 			PQclear(c->result);
 		event_free(c->timer);
-		for (int k = 0; k < INSERT_PARAMS; k++)
-			buf_free(&c->cols[k]);
+		schema_insert_free(&c->ins);
 	}
 	event_free(db->janitor);
 	nameset_free(db->names);

@@ -1,0 +1,32 @@
+/* The schema m2pg keeps in every database, and the statement that writes metrics. Pure: the
+ * SQL texts and the binary parameters of an insert, shared by the web process and the
+ * maintenance commands (repair copies rows with the same statement). */
+#ifndef M2PG_SCHEMA_H
+#define M2PG_SCHEMA_H
+
+#include "buf.h"
+#include "metric.h"
+
+#define SCHEMA_INSERT_COLUMNS 11
+#define SCHEMA_INSERT_PARAMS 12 /* the columns, then the catalogue's new names */
+
+/* Creates or upgrades the tables and indexes; idempotent; one simple-query string. */
+extern const char SCHEMA_SETUP_SQL[];
+/* $1..$11 the columns as binary arrays, $12 names to add to the catalogue. */
+extern const char SCHEMA_INSERT_SQL[];
+
+typedef struct SchemaInsert {
+	Buf cols[SCHEMA_INSERT_PARAMS];
+	bool has_null[METRIC_NSTATS];
+	uint32_t n, nnew;
+} SchemaInsert;
+
+void schema_insert_begin(SchemaInsert *ins);
+/* new_name: also add the metric's name to the catalogue (harmless when it is there). */
+void schema_insert_add(SchemaInsert *ins, const Metric *m, bool new_name);
+void schema_insert_end(SchemaInsert *ins);
+void schema_insert_params(const SchemaInsert *ins, const char *values[SCHEMA_INSERT_PARAMS],
+			  int lengths[SCHEMA_INSERT_PARAMS], int formats[SCHEMA_INSERT_PARAMS]);
+void schema_insert_free(SchemaInsert *ins);
+
+#endif
