@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tm.h"
+
 const Cfg *cfg;
 
 static bool int_var(const char *name, long def, long min, long max, long *out, char *err, size_t errlen)
@@ -100,6 +102,25 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 	if (!int_var("READ_AGGREGATE", 1, 0, 1, &v, err, errlen))
 		return false;
 	c->read_aggregate = v == 1;
+
+	if (!int_var("MAINT_TIMEOUT_MS", 60000, 1, 3600000, &v, err, errlen))
+		return false;
+	c->maint_timeout_ms = (int)v;
+	static const struct {
+		const char *name, *def;
+	} durations[] = {{"RETENTION", ""}, {"GC_INTERVAL", "10m"}, {"REPAIR_LOOKBACK", "2h"}};
+	int64_t *outs[] = {&c->retention_us, &c->gc_interval_us, &c->repair_lookback_us};
+	for (size_t i = 0; i < ARRAY_LEN(durations); i++) {
+		const char *d = getenv(durations[i].name);
+		if (!d || !*d)
+			d = durations[i].def;
+		*outs[i] = 0;
+		if (*d && !tm_parse_duration(d, outs[i])) {
+			snprintf(err, errlen, "%s: must be a whole number and a unit (s, m, h, d, w), like 30d, got '%s'",
+				 durations[i].name, d);
+			return false;
+		}
+	}
 
 	const char *lvl = getenv("LOG_LEVEL");
 	static const char *const levels[] = {"debug", "info", "warn", "error"};

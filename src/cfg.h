@@ -21,6 +21,10 @@ typedef struct Cfg {
 	long read_max_rows;   /* rows one database may return for one read */
 	bool read_aggregate;  /* databases aggregate reads; false: always merge rows here */
 	int log_level;
+	int64_t retention_us;       /* gc deletes older rows; 0 keeps everything */
+	int64_t gc_interval_us;
+	int64_t repair_lookback_us; /* each gc cycle repairs this much of the recent past */
+	int maint_timeout_ms;       /* one statement of gc or repair */
 } Cfg;
 
 /* Fills cfg from the environment; on error writes "VARIABLE: why" into err and returns false. */

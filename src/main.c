@@ -19,12 +19,15 @@
 #include "common.h"
 #include "db.h"
 #include "hint.h"
+#include "maint.h"
 #include "web.h"
 
 #define SHUTDOWN_GRACE_MS 25000 /* Heroku sends SIGKILL 30 s after SIGTERM */
 
 static const char USAGE[] =
 	"usage: m2pg [web]\n"
+	"       m2pg gc [--once]\n"
+	"       m2pg repair [--from TIME] [--to TIME]\n"
 	"       m2pg --help | --version\n"
 	"\n"
 	"m2pg collects metric summaries over HTTP (POST /metrics) and serves them back rolled up\n"
@@ -32,6 +35,10 @@ static const char USAGE[] =
 	"\n"
 	"commands:\n"
 	"  web        serve the HTTP API on PORT (the default command)\n"
+	"  gc         delete rows older than RETENTION, repair the last REPAIR_LOOKBACK, sleep\n"
+	"             GC_INTERVAL, again (--once: one cycle)\n"
+	"  repair     copy to each database the rows it lacks (default: all time; TIME is Unix\n"
+	"             seconds or RFC 3339)\n"
 	"\n"
 	"environment:\n"
 	"  DATABASE_URLS       'url1|url2|...' PostgreSQL URLs (or DATABASE_URL for one)\n"
@@ -48,7 +55,11 @@ static const char USAGE[] =
 	"  M2PG_SPOOL_DIR      where hints left at shutdown are written and read back at start\n"
 	"  READ_MAX_ROWS       rows (or groups) one database may return for one read (1000000)\n"
 	"  READ_AGGREGATE      1: databases aggregate reads, 0: merge every row here (1)\n"
-	"  LOG_LEVEL           debug, info, warn or error (info)\n";
+	"  LOG_LEVEL           debug, info, warn or error (info)\n"
+	"  RETENTION           gc deletes rows older than this, like 30d or 12h (unset: keep all)\n"
+	"  GC_INTERVAL         pause between gc cycles (10m)\n"
+	"  REPAIR_LOOKBACK     what each gc cycle repairs (2h; 0s: no repair)\n"
+	"  MAINT_TIMEOUT_MS    deadline of one gc or repair statement (60000)\n";
 
 typedef struct Worker {
 	int index;
@@ -172,13 +183,7 @@ static int run_web(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	const char *cmd = "web";
-	if (argc > 2) {
-		fprintf(stderr, "m2pg: too many arguments\n%s", USAGE);
-		return 2;
-	}
-	if (argc == 2)
-		cmd = argv[1];
+	const char *cmd = argc >= 2 ? argv[1] : "web";
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		fputs(USAGE, stdout);
 		return 0;
@@ -187,8 +192,13 @@ int main(int argc, char **argv)
 		printf("m2pg %s\n", M2PG_VERSION);
 		return 0;
 	}
-	if (strcmp(cmd, "web") != 0) {
+	bool web = strcmp(cmd, "web") == 0;
+	if (!web && strcmp(cmd, "gc") != 0 && strcmp(cmd, "repair") != 0) {
 		fprintf(stderr, "m2pg: unknown command '%s'\n%s", cmd, USAGE);
+		return 2;
+	}
+	if (web && argc > 2) {
+		fprintf(stderr, "m2pg: web takes no arguments\n%s", USAGE);
 		return 2;
 	}
 
@@ -200,7 +210,9 @@ int main(int argc, char **argv)
 	}
 	cfg = &config;
 	log_level = config.log_level;
-	int status = run_web();
+	int status = web ? run_web()
+			 : strcmp(cmd, "gc") == 0 ? maint_gc(argc - 2, argv + 2)
+						  : maint_repair(argc - 2, argv + 2);
 	cfg_free(&config);
 	return status;
 }

@@ -259,3 +259,29 @@ const char *tm_res_unit(TmRes res)
 	static const char *const units[] = {"second", "minute", "hour", "day", "week", "month", "year"};
 	return units[res];
 }
+
+bool tm_parse_duration(const char *s, int64_t *us)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (errno || end == s || n < 0 || !(s[0] >= '0' && s[0] <= '9'))
+		return false;
+	int64_t unit;
+	if (strcmp(end, "s") == 0)
+		unit = US_PER_SEC;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		unit = 60 * US_PER_SEC;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600 * US_PER_SEC;
+	else if (strcmp(end, "d") == 0)
+		unit = US_PER_DAY;
+	else if (strcmp(end, "w") == 0)
+		unit = 7 * US_PER_DAY;
+	else
+		return false;
+	if (n > TM_MAX_US / unit)
+		return false;
+	*us = n * unit;
+	return true;
+}

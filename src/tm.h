@@ -17,6 +17,8 @@ bool tm_from_unix(double secs, int64_t *us) WARN_UNUSED;
 /* "1355202720", "1355202720.5", RFC 3339, or "2012-12-11 05:19:00 UTC" (also "+0100"). */
 bool tm_parse(const char *s, size_t len, int64_t *us) WARN_UNUSED;
 bool tm_parse_resolution(const char *s, TmRes *res) WARN_UNUSED;
+/* A duration like "30d", "12h", "90m", "45s" or "2w" (a whole number and a unit). */
+bool tm_parse_duration(const char *s, int64_t *us) WARN_UNUSED;
 /* Start of the bucket of resolution res holding us (weeks start on Monday). */
 int64_t tm_truncate(int64_t us, TmRes res);
 /* Start of the bucket after the one starting at start. */

@@ -1,0 +1,398 @@
+/* gc and repair.
+ *
+ * Repair compares the databases window by window: first each database's row count and id
+ * digest for the whole range (the same two XORs of id hashes reads use); a range that differs
+ * is split in 16 and each part compared again, down to windows of an hour, whose ids are then
+ * fetched and compared; then it copies each missing row from a database that has
+ * it, with the web process's insert (ON CONFLICT DO NOTHING), so running it twice copies
+ * nothing the second time. It never looks before the retention cutoff, so a row gc deleted is
+ * never copied back.
+ *
+ * gc deletes rows older than RETENTION in batches of GC_BATCH (short transactions, no long
+ * locks), then repairs the last REPAIR_LOOKBACK, then sleeps GC_INTERVAL. A database that is
+ * down or hung is skipped and tried again next cycle. */
+#include "maint.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "pgarr.h"
+#include "pgsync.h"
+#include "schema.h"
+#include "tm.h"
+
+#define WINDOW_US (INT64_C(3600) * 1000000)
+#define GC_BATCH 10000
+#define COPY_CHUNK 5000
+#define SPLIT 16
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: a sleep ends at once */
+	sigaction(SIGINT, &sa, NULL);
+}
+
+typedef struct Maint {
+	PGconn *conn[CFG_MAX_DATABASES];
+	uint64_t copied[CFG_MAX_DATABASES];
+	uint64_t windows, differing;
+} Maint;
+
+static void maint_connect(Maint *m)
+{
+	for (int i = 0; i < cfg->ndatabases; i++) {
+		if (m->conn[i])
+			continue;
+		char err[300], label[128];
+		cfg_db_label(cfg->database_urls[i], label, sizeof(label));
+		m->conn[i] = pgs_connect(cfg->database_urls[i], cfg->connect_timeout_ms, err, sizeof(err));
+		if (!m->conn[i])
+			log_warn("at=maint-skip db=%d host=%s error=\"%s\"", i + 1, label, err);
+	}
+}
+
+static void maint_close(Maint *m)
+{
+	for (int i = 0; i < cfg->ndatabases; i++) {
+		if (m->conn[i])
+			PQfinish(m->conn[i]);
+		m->conn[i] = NULL;
+	}
+}
+
+static PGresult *run(Maint *m, int i, const char *what, const char *sql, int n, const char *const *values,
+		     const int *lengths, const int *formats, bool binary)
+{
+	char err[300];
+	PGresult *r = pgs_exec(&m->conn[i], sql, n, values, lengths, formats, binary, cfg->maint_timeout_ms, err,
+			       sizeof(err));
+	if (!r)
+		log_warn("at=maint-error db=%d step=%s error=\"%s\"%s", i + 1, what, err,
+			 m->conn[i] ? "" : " connection=closed");
+	return r;
+}
+
+/* ---------- repair ---------- */
+
+static int cmp_uuid(const void *a, const void *b)
+{
+	return uuid_cmp(a, b);
+}
+
+typedef struct IdSet {
+	Uuid *ids;
+	size_t n;
+} IdSet;
+
+static bool has_id(const IdSet *s, const Uuid *id)
+{
+	return s->n && bsearch(id, s->ids, s->n, sizeof(Uuid), cmp_uuid) != NULL;
+}
+
+/* Copies the rows with these ids from database src to database dst. */
+static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
+{
+	Buf arr = {0};
+	pgarr_begin(&arr, PGARR_OID_UUID);
+	for (size_t i = 0; i < n; i++) {
+		pgarr_put32(&arr, 16);
+		buf_add(&arr, ids[i].b, 16);
+	}
+	pgarr_end(&arr, (uint32_t)n, false);
+	const char *values[] = {arr.p};
+	int lengths[] = {(int)arr.len}, formats[] = {1};
+	PGresult *r = run(m, src, "repair-fetch",
+			  "SELECT id, bucket, name, count, mean, median, min, max, perc95, perc99, last "
+			  "FROM metrics WHERE id = ANY ($1::uuid[])",
+			  1, values, lengths, formats, true);
+	buf_free(&arr);
+	if (!r)
+		return;
+	int rows = PQntuples(r);
+	Metric *ms = calloc((size_t)rows + 1, sizeof(Metric));
+	if (!ms)
+		fatal("at=oom");
+	SchemaInsert ins = {0};
+	schema_insert_begin(&ins);
+	for (int k = 0; k < rows; k++) {
+		Metric *x = &ms[k];
+		memcpy(x->id.b, PQgetvalue(r, k, 0), 16);
+		x->bucket_us = (int64_t)pgarr_get64(PQgetvalue(r, k, 1)) + PG_EPOCH_US;
+		x->name = PQgetvalue(r, k, 2);
+		x->name_len = (uint16_t)PQgetlength(r, k, 2);
+		for (int s = 0; s < METRIC_NSTATS; s++) {
+			if (PQgetisnull(r, k, 3 + s))
+				continue;
+			x->v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(r, k, 3 + s)));
+			x->present |= (uint8_t)(1u << s);
+		}
+		schema_insert_add(&ins, x, true);
+	}
+	schema_insert_end(&ins);
+	const char *iv[SCHEMA_INSERT_PARAMS];
+	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
+	schema_insert_params(&ins, iv, il, ifm);
+	PGresult *w = run(m, dst, "repair-insert", SCHEMA_INSERT_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
+	if (w) {
+		uint64_t copied = strtoull(PQcmdTuples(w), NULL, 10);
+		m->copied[dst] += copied;
+		log_info("at=repair-copy db=%d from_db=%d rows=%llu", dst + 1, src + 1, (unsigned long long)copied);
+		PQclear(w);
+	}
+	schema_insert_free(&ins);
+	free(ms);
+	PQclear(r);
+}
+
+/* Compares [lo, hi) and repairs what differs; windows over an hour are split in SPLIT. */
+static void repair_window(Maint *m, int64_t lo, int64_t hi)
+{
+	int n = cfg->ndatabases, alive = 0;
+	char from[40], to[40];
+	tm_format_pg(lo, from);
+	tm_format_pg(hi, to);
+	const char *params[] = {from, to};
+	char digest[CFG_MAX_DATABASES][96];
+	for (int i = 0; i < n; i++) {
+		digest[i][0] = '\0';
+		if (!m->conn[i])
+			continue;
+		PGresult *r = run(m, i, "repair-digest",
+				  "SELECT count(*), coalesce(bit_xor(uuid_hash_extended(id, 0)), 0), "
+				  "coalesce(bit_xor(uuid_hash_extended(id, 1)), 0) FROM metrics "
+				  "WHERE bucket >= $1 AND bucket < $2",
+				  2, params, NULL, NULL, false);
+		if (!r)
+			continue;
+		snprintf(digest[i], sizeof(digest[i]), "%s/%s/%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+			 PQgetvalue(r, 0, 2));
+		PQclear(r);
+		alive++;
+	}
+	m->windows++;
+	if (alive < 2)
+		return;
+	bool same = true;
+	const char *first = NULL;
+	for (int i = 0; i < n; i++) {
+		if (!digest[i][0])
+			continue;
+		if (!first)
+			first = digest[i];
+		else
+			same &= strcmp(first, digest[i]) == 0;
+	}
+	if (same)
+		return;
+	if (hi - lo > WINDOW_US) { /* narrow down: only the parts that differ are looked into */
+		int64_t step = (hi - lo + SPLIT - 1) / SPLIT;
+		for (int64_t a = lo; a < hi && !stopping; a += step)
+			repair_window(m, a, a + step < hi ? a + step : hi);
+		return;
+	}
+	m->differing++;
+	log_info("at=repair-window-differs from=%s to=%s", from, to);
+
+	IdSet sets[CFG_MAX_DATABASES] = {{0}};
+	for (int i = 0; i < n; i++) {
+		if (!digest[i][0] || !m->conn[i])
+			continue;
+		PGresult *r = run(m, i, "repair-ids", "SELECT id FROM metrics WHERE bucket >= $1 AND bucket < $2", 2,
+				  params, NULL, NULL, true);
+		if (!r) {
+			digest[i][0] = '\0';
+			continue;
+		}
+		sets[i].n = (size_t)PQntuples(r);
+		sets[i].ids = malloc((sets[i].n + 1) * sizeof(Uuid));
+		if (!sets[i].ids)
+			fatal("at=oom");
+		for (size_t k = 0; k < sets[i].n; k++)
+			memcpy(sets[i].ids[k].b, PQgetvalue(r, (int)k, 0), 16);
+		PQclear(r);
+		qsort(sets[i].ids, sets[i].n, sizeof(Uuid), cmp_uuid);
+	}
+	/* For every database, what the others have and it lacks, fetched from the first that has it. */
+	for (int dst = 0; dst < n; dst++) {
+		if (!digest[dst][0])
+			continue;
+		for (int src = 0; src < n; src++) {
+			if (src == dst || !digest[src][0])
+				continue;
+			Uuid *missing = malloc((sets[src].n + 1) * sizeof(Uuid));
+			if (!missing)
+				fatal("at=oom");
+			size_t nm = 0;
+			for (size_t k = 0; k < sets[src].n; k++) {
+				const Uuid *id = &sets[src].ids[k];
+				bool earlier = false; /* an earlier source has it: copied from there */
+				for (int e = 0; e < src && !earlier; e++)
+					earlier = e != dst && digest[e][0] && has_id(&sets[e], id);
+				if (!earlier && !has_id(&sets[dst], id))
+					missing[nm++] = *id;
+			}
+			for (size_t k = 0; k < nm && m->conn[src] && m->conn[dst]; k += COPY_CHUNK)
+				copy_rows(m, src, dst, missing + k, nm - k < COPY_CHUNK ? nm - k : COPY_CHUNK);
+			free(missing);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(sets[i].ids);
+}
+
+/* The earliest bucket any database holds, or -1. */
+static int64_t earliest(Maint *m)
+{
+	int64_t best = -1;
+	for (int i = 0; i < cfg->ndatabases; i++) {
+		if (!m->conn[i])
+			continue;
+		PGresult *r = run(m, i, "repair-earliest",
+				  "SELECT (extract(epoch FROM min(bucket)) * 1000000)::bigint FROM metrics", 0, NULL,
+				  NULL, NULL, false);
+		if (!r)
+			continue;
+		if (!PQgetisnull(r, 0, 0)) {
+			int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+			if (best < 0 || v < best)
+				best = v;
+		}
+		PQclear(r);
+	}
+	return best;
+}
+
+static void repair_range(Maint *m, int64_t from, int64_t to)
+{
+	int64_t cutoff = cfg->retention_us ? now_wall_us() - cfg->retention_us : 0;
+	if (from < cutoff)
+		from = cutoff; /* what gc deleted must not come back */
+	char a[40], b[40];
+	tm_format_rfc3339(from, a);
+	tm_format_rfc3339(to, b);
+	log_info("at=repair-start from=%s to=%s", a, b);
+	if (from <= to)
+		repair_window(m, from, to + 1);
+}
+
+static void repair_summary(const Maint *m)
+{
+	char copied[512];
+	size_t off = 0;
+	for (int i = 0; i < cfg->ndatabases && off < sizeof(copied); i++)
+		off += (size_t)snprintf(copied + off, sizeof(copied) - off, " copied_db%d=%llu", i + 1,
+					(unsigned long long)m->copied[i]);
+	log_info("at=repair-done windows=%llu differing=%llu%s", (unsigned long long)m->windows,
+		 (unsigned long long)m->differing, copied);
+}
+
+int maint_repair(int argc, char **argv)
+{
+	int64_t from = -1, to = now_wall_us();
+	for (int i = 0; i < argc; i++) {
+		int64_t *out = strcmp(argv[i], "--from") == 0 ? &from : strcmp(argv[i], "--to") == 0 ? &to : NULL;
+		if (!out || i + 1 >= argc || !tm_parse(argv[i + 1], strlen(argv[i + 1]), out)) {
+			fprintf(stderr, "m2pg repair: usage: m2pg repair [--from TIME] [--to TIME] "
+					"(Unix seconds or RFC 3339)\n");
+			return 2;
+		}
+		i++;
+	}
+	catch_stop_signals();
+	Maint m = {0};
+	maint_connect(&m);
+	if (from < 0)
+		from = earliest(&m);
+	if (from >= 0 && from <= to)
+		repair_range(&m, from, to);
+	repair_summary(&m);
+	int alive = 0;
+	for (int i = 0; i < cfg->ndatabases; i++)
+		alive += m.conn[i] != NULL;
+	maint_close(&m);
+	return alive == cfg->ndatabases ? 0 : 1;
+}
+
+/* ---------- gc ---------- */
+
+static void gc_database(Maint *m, int i, int64_t cutoff)
+{
+	char cut[40];
+	tm_format_pg(cutoff, cut);
+	char batch[16];
+	snprintf(batch, sizeof(batch), "%d", GC_BATCH);
+	const char *params[] = {cut, batch};
+	uint64_t total = 0;
+	int64_t start = now_mono_us();
+	while (!stopping && m->conn[i]) {
+		PGresult *r = run(m, i, "gc-delete",
+				  "DELETE FROM metrics WHERE ctid = ANY (ARRAY("
+				  "SELECT ctid FROM metrics WHERE bucket < $1 LIMIT $2))",
+				  2, params, NULL, NULL, false);
+		if (!r)
+			break;
+		uint64_t n = strtoull(PQcmdTuples(r), NULL, 10);
+		PQclear(r);
+		total += n;
+		if (n < GC_BATCH)
+			break;
+	}
+	log_info("at=gc db=%d cutoff=%s deleted=%llu measure#m2pg.gc.ms=%lld", i + 1, cut,
+		 (unsigned long long)total, (long long)((now_mono_us() - start) / 1000));
+}
+
+static void gc_cycle(void)
+{
+	Maint m = {0};
+	maint_connect(&m);
+	int64_t now = now_wall_us();
+	if (cfg->retention_us)
+		for (int i = 0; i < cfg->ndatabases && !stopping; i++)
+			if (m.conn[i])
+				gc_database(&m, i, now - cfg->retention_us);
+	if (cfg->repair_lookback_us && !stopping) {
+		repair_range(&m, now - cfg->repair_lookback_us, now);
+		repair_summary(&m);
+	}
+	maint_close(&m);
+}
+
+int maint_gc(int argc, char **argv)
+{
+	bool once = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--once") != 0) {
+			fprintf(stderr, "m2pg gc: usage: m2pg gc [--once]\n");
+			return 2;
+		}
+		once = true;
+	}
+	catch_stop_signals();
+	log_info("at=gc-start retention=%llds interval=%llds repair_lookback=%llds",
+		 (long long)(cfg->retention_us / 1000000), (long long)(cfg->gc_interval_us / 1000000),
+		 (long long)(cfg->repair_lookback_us / 1000000));
+	while (!stopping) {
+		gc_cycle();
+		if (once)
+			break;
+		struct timespec ts = {cfg->gc_interval_us / 1000000, (cfg->gc_interval_us % 1000000) * 1000};
+		while (!stopping && nanosleep(&ts, &ts) != 0)
+			;
+	}
+	log_info("at=exit status=0");
+	return 0;
+}
