@@ -285,7 +285,7 @@ static bool conn_send_inserts(Conn *c)
 	schema_insert_params(&c->ins, values, lengths, formats);
 	c->sent_us = now_mono_us();
 	c->deadline_us = c->sent_us + (int64_t)cfg->write_timeout_ms * 1000;
-	return PQsendQueryPrepared(c->pg, "m2pg_insert", SCHEMA_INSERT_PARAMS, values, lengths, formats, 0) == 1;
+	return PQsendQueryPrepared(c->pg, SCHEMA_STMT_INSERT, SCHEMA_INSERT_PARAMS, values, lengths, formats, 0) == 1;
 }
 
 static bool conn_send_query(Conn *c)
@@ -301,7 +301,7 @@ static bool conn_send_query(Conn *c)
 	c->inflight_kind = DB_JOB_QUERY;
 	c->sent_us = now_mono_us();
 	c->deadline_us = j->deadline_us;
-	return PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, j->lengths, j->formats, 1) == 1;
+	return PQsendQueryPrepared(c->pg, j->stmt, j->nparams, j->params, j->lengths, j->formats, 1) == 1;
 }
 
 /* Gives queued work to every ready connection, inserts first: they are short and latency
@@ -345,8 +345,10 @@ static void conn_complete(Conn *c)
 			conn_fail(c, "schema-failed");
 			return;
 		}
-		if (c->setup_step++ == 0) {
-			if (!PQsendPrepare(c->pg, "m2pg_insert", SCHEMA_INSERT_SQL, 0, NULL) || !conn_flush(c)) {
+		/* Step 0 was the schema; then one statement prepared per step. */
+		if (c->setup_step < schema_nstatements) {
+			const SchemaStmt *st = &schema_statements[c->setup_step++];
+			if (!PQsendPrepare(c->pg, st->name, st->sql, 0, NULL) || !conn_flush(c)) {
 				record_error(c, NULL, NULL);
 				conn_fail(c, "prepare-failed");
 			}

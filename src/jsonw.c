@@ -6,6 +6,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+size_t jsonw_format_int(int64_t v, char *buf)
+{
+	char tmp[24];
+	size_t n = 0, len = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	buf[len] = '\0';
+	return len;
+}
+
 size_t jsonw_format_double(double v, char *buf)
 {
 	if (!isfinite(v)) /* never stored, but never emit invalid JSON either */
@@ -13,7 +30,7 @@ size_t jsonw_format_double(double v, char *buf)
 	if (v == 0)
 		return (size_t)snprintf(buf, 32, "0");
 	if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
-		return (size_t)snprintf(buf, 32, "%lld", (long long)v);
+		return jsonw_format_int((int64_t)v, buf);
 	/* %g drops trailing zeros, so 15 digits is already shortest for a normal double that
 	 * needs no more; subnormals carry fewer digits and start lower. */
 	for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {

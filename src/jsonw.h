@@ -9,6 +9,8 @@
  * buf must hold 32 bytes; returns the length. */
 size_t jsonw_format_double(double v, char *buf);
 void jsonw_double(Buf *b, double v);
+/* Decimal digits of v into buf (>= 21 bytes); returns the length. */
+size_t jsonw_format_int(int64_t v, char *buf);
 void jsonw_string(Buf *b, const char *s, size_t len);
 /* {"error": msg[, "field": field][, "index": index]} ; field NULL and index < 0 leave them out. */
 void jsonw_error(Buf *b, const char *msg, const char *field, long index);

@@ -1,6 +1,9 @@
 /* Binary array building and big-endian decoding for libpq's binary format. */
 #include "pgarr.h"
 
+#include <endian.h>
+#include <string.h>
+
 void pgarr_put32(Buf *b, uint32_t v)
 {
 	unsigned char p[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
@@ -57,9 +60,7 @@ void pgarr_add_timestamptz(Buf *b, int64_t unix_us)
 
 uint64_t pgarr_get64(const char *p)
 {
-	const unsigned char *u = (const unsigned char *)p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | u[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return be64toh(v);
 }

@@ -1,9 +1,10 @@
 /* The read path.
  *
- * Rows mode (resolution second, or READ_AGGREGATE=0): every database returns the matching rows;
+ * Rows mode (resolutions finer than an hour, or READ_AGGREGATE=0): every database returns the
+ * matching rows;
  * they are merged, de-duplicated by id and rolled up here.
  *
- * Aggregate mode (the default for minute and coarser): every database returns, per (name,
+ * Aggregate mode (hour and coarser): every database returns, per (name,
  * bucket of the resolution), the sums the rollup rules need, its row count and an
  * order-independent digest of the ids (two XORs of 64-bit hashes). Where every database that
  * answered reports the same count and digest for a group, it holds the same rows, so one
@@ -29,41 +30,14 @@
 #include "jsonw.h"
 #include "pgarr.h"
 #include "rollup.h"
+#include "schema.h"
 #include "tm.h"
 
 #define MAX_REGEX_BYTES 4096
 #define STREAM_CHUNK_BYTES (64 * 1024)
 
-#define ROW_COLUMNS "m.id, m.bucket, m.name, m.count, m.mean, m.median, m.min, m.max, m.perc95, " \
-		    "m.perc99, m.last"
-#define NAME_MATCH "m.name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1))"
-
-static const char ROWS_SQL[] =
-	"SELECT " ROW_COLUMNS " FROM metrics m "
-	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 LIMIT $4";
-
-static const char AGG_SQL[] =
-	"SELECT m.name, date_trunc($5, m.bucket, 'UTC') AS g, count(*),"
-	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1)),"
-	" count(m.count), sum(m.count),"
-	" count(m.mean), min(m.mean), sum(m.mean * m.count),"
-	" sum(m.count) FILTER (WHERE m.mean IS NOT NULL),"
-	" count(*) FILTER (WHERE m.mean IS NOT NULL AND m.count IS NULL), sum(m.mean),"
-	" count(m.median), min(m.median), sum(m.median * m.count),"
-	" sum(m.count) FILTER (WHERE m.median IS NOT NULL),"
-	" count(*) FILTER (WHERE m.median IS NOT NULL AND m.count IS NULL), sum(m.median),"
-	" min(m.min), max(m.max), max(m.perc95), max(m.perc99),"
-	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] "
-	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 "
-	"GROUP BY 1, 2 ORDER BY m.name COLLATE \"C\", 2 LIMIT $4";
-
 enum { AGG_NAME, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
        AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
-
-/* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays. */
-static const char GROUP_ROWS_SQL[] =
-	"SELECT " ROW_COLUMNS " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS g(name, lo, hi) "
-	"JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo AND m.bucket <= g.hi LIMIT $4";
 
 typedef enum { PHASE_ROWS, PHASE_AGG, PHASE_GROUP_ROWS } Phase;
 
@@ -83,7 +57,7 @@ typedef struct ReadReq {
 	struct event *timer;
 	char *regex;
 	char from[40], to[40], limit[24];
-	Buf names, lo, hi; /* GROUP_ROWS_SQL's arrays */
+	Buf names, lo, hi; /* the group-rows statement's arrays */
 	bool *ok;          /* per database: answered every phase so far */
 	bool *busy;        /* per database: its job is still out */
 	PGresult **agg;    /* per database: the aggregate phase's result, taken */
@@ -422,13 +396,13 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		j->params[2] = rr->to;
 		j->params[3] = rr->limit;
 		j->nparams = 4;
-		j->sql = ROWS_SQL;
+		j->stmt = SCHEMA_STMT_ROWS;
 		if (phase == PHASE_AGG) {
-			j->sql = AGG_SQL;
+			j->stmt = SCHEMA_STMT_AGG;
 			j->params[4] = tm_res_unit(rr->res);
 			j->nparams = 5;
 		} else if (phase == PHASE_GROUP_ROWS) {
-			j->sql = GROUP_ROWS_SQL;
+			j->stmt = SCHEMA_STMT_GROUP_ROWS;
 			j->params[0] = rr->names.p;
 			j->params[1] = rr->lo.p;
 			j->params[2] = rr->hi.p;
@@ -520,6 +494,8 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	if (!rr->timer)
 		fatal("at=oom");
 	w->inflight++;
-	submit_phase(rr, cfg->read_aggregate && tres != TM_SECOND ? PHASE_AGG : PHASE_ROWS);
+	/* At minute resolution and finer a group rarely holds more than a row or two (l2met sends one
+	 * summary a minute), where the aggregate costs the database more than sending the rows. */
+	submit_phase(rr, cfg->read_aggregate && tres >= TM_HOUR ? PHASE_AGG : PHASE_ROWS);
 	read_unref(rr);
 }

@@ -282,6 +282,8 @@ static int cmp_agg(const void *a, const void *b)
 
 static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, size_t n)
 {
+	static const char point[] = "{\"bucket\": ";
+	static const char value[] = ", \"value\": ";
 	buf_adds(out, "{\"name\": ");
 	jsonw_string(out, name, len);
 	for (int i = 0; i < METRIC_NSTATS; i++) {
@@ -292,10 +294,23 @@ static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, 
 		for (size_t k = 0; k < n; k++) {
 			if (!(aggs[k].present & (1u << i)))
 				continue;
+			/* Hot: a point per statistic and bucket, so no printf here. */
+			buf_reserve(out, 2 + sizeof(point) + 24 + sizeof(value) + 32 + 1);
+			char *p = out->p + out->len;
+			if (!first) {
+				*p++ = ',';
+				*p++ = ' ';
+			}
+			memcpy(p, point, sizeof(point) - 1);
+			p += sizeof(point) - 1;
 			int64_t secs = aggs[k].group_us / 1000000;
-			buf_addf(out, "%s{\"bucket\": %lld, \"value\": ", first ? "" : ", ", (long long)secs);
-			jsonw_double(out, aggs[k].v[i]);
-			buf_addc(out, '}');
+			p += jsonw_format_int(secs, p);
+			memcpy(p, value, sizeof(value) - 1);
+			p += sizeof(value) - 1;
+			p += jsonw_format_double(aggs[k].v[i], p);
+			*p++ = '}';
+			*p = '\0';
+			out->len = (size_t)(p - out->p);
 			first = false;
 		}
 		buf_addc(out, ']');

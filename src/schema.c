@@ -1,6 +1,7 @@
 /* Schema SQL and insert parameters. */
 #include "schema.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "pgarr.h"
@@ -59,6 +60,45 @@ const char SCHEMA_SETUP_SQL[] =
 	" END $m2pg$;"
 	"COMMIT;";
 
+/* Reads: the catalogue narrows the regex to names, then the (name, bucket) index finds rows. */
+#define ROW_COLUMNS "m.id, m.bucket, m.name, m.count, m.mean, m.median, m.min, m.max, m.perc95, " \
+		    "m.perc99, m.last"
+#define NAME_MATCH "m.name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1))"
+
+static const char ROWS_SQL[] =
+	"SELECT " ROW_COLUMNS " FROM metrics m "
+	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 LIMIT $4";
+
+static const char AGG_SQL[] =
+	"SELECT m.name COLLATE \"C\", date_trunc($5, m.bucket, 'UTC') AS g, count(*),"
+	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1)),"
+	" count(m.count), sum(m.count),"
+	" count(m.mean), min(m.mean), sum(m.mean * m.count),"
+	" sum(m.count) FILTER (WHERE m.mean IS NOT NULL),"
+	" count(*) FILTER (WHERE m.mean IS NOT NULL AND m.count IS NULL), sum(m.mean),"
+	" count(m.median), min(m.median), sum(m.median * m.count),"
+	" sum(m.count) FILTER (WHERE m.median IS NOT NULL),"
+	" count(*) FILTER (WHERE m.median IS NOT NULL AND m.count IS NULL), sum(m.median),"
+	" min(m.min), max(m.max), max(m.perc95), max(m.perc99),"
+	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] "
+	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 "
+	"GROUP BY 1, 2 ORDER BY 1, 2 LIMIT $4";
+
+
+
+/* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays. */
+static const char GROUP_ROWS_SQL[] =
+	"SELECT " ROW_COLUMNS " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS g(name, lo, hi) "
+	"JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo AND m.bucket <= g.hi LIMIT $4";
+
+const SchemaStmt schema_statements[] = {
+	{SCHEMA_STMT_INSERT, SCHEMA_INSERT_SQL},
+	{SCHEMA_STMT_ROWS, ROWS_SQL},
+	{SCHEMA_STMT_AGG, AGG_SQL},
+	{SCHEMA_STMT_GROUP_ROWS, GROUP_ROWS_SQL},
+};
+const int schema_nstatements = (int)ARRAY_LEN(schema_statements);
+
 void schema_insert_begin(SchemaInsert *ins)
 {
 	static const uint32_t oids[SCHEMA_INSERT_PARAMS] = {
@@ -68,7 +108,8 @@ void schema_insert_begin(SchemaInsert *ins)
 	for (int k = 0; k < SCHEMA_INSERT_PARAMS; k++)
 		pgarr_begin(&ins->cols[k], oids[k]);
 	memset(ins->has_null, 0, sizeof(ins->has_null));
-	ins->n = ins->nnew = 0;
+	ins->n = 0;
+	ins->nnew = 0;
 }
 
 void schema_insert_add(SchemaInsert *ins, const Metric *m, bool new_name)
@@ -89,18 +130,42 @@ void schema_insert_add(SchemaInsert *ins, const Metric *m, bool new_name)
 		pgarr_put32(b, 8);
 		pgarr_put64(b, bits);
 	}
-	if (new_name) { /* duplicates within a batch are harmless: ON CONFLICT DO NOTHING */
-		pgarr_add_text(&ins->cols[11], m->name, m->name_len);
-		ins->nnew++;
+	if (new_name) {
+		if (ins->nnew == ins->cap_new) {
+			ins->cap_new = ins->cap_new ? ins->cap_new * 2 : 64;
+			ins->new_names = realloc(ins->new_names, ins->cap_new * sizeof(*ins->new_names));
+			if (!ins->new_names)
+				fatal("at=oom");
+		}
+		ins->new_names[ins->nnew++] = m;
 	}
 	ins->n++;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const Metric *x = *(const Metric *const *)a, *y = *(const Metric *const *)b;
+	int c = memcmp(x->name, y->name, x->name_len < y->name_len ? x->name_len : y->name_len);
+	return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
 void schema_insert_end(SchemaInsert *ins)
 {
 	for (int k = 0; k < SCHEMA_INSERT_COLUMNS; k++)
 		pgarr_end(&ins->cols[k], ins->n, k >= 3 && ins->has_null[k - 3]);
-	pgarr_end(&ins->cols[11], ins->nnew, false);
+	/* Sorted and unique: concurrent batches then take the catalogue's index locks in the same
+	 * order, so two of them adding the same new names cannot deadlock (40P01). */
+	if (ins->nnew > 1)
+		qsort(ins->new_names, ins->nnew, sizeof(*ins->new_names), cmp_name);
+	uint32_t unique = 0;
+	for (size_t i = 0; i < ins->nnew; i++) {
+		const Metric *m = ins->new_names[i];
+		if (i > 0 && cmp_name(&ins->new_names[i - 1], &ins->new_names[i]) == 0)
+			continue;
+		pgarr_add_text(&ins->cols[11], m->name, m->name_len);
+		unique++;
+	}
+	pgarr_end(&ins->cols[11], unique, false);
 }
 
 void schema_insert_params(const SchemaInsert *ins, const char *values[SCHEMA_INSERT_PARAMS],
@@ -117,4 +182,7 @@ void schema_insert_free(SchemaInsert *ins)
 {
 	for (int k = 0; k < SCHEMA_INSERT_PARAMS; k++)
 		buf_free(&ins->cols[k]);
+	free(ins->new_names);
+	ins->new_names = NULL;
+	ins->nnew = ins->cap_new = 0;
 }

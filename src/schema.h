@@ -15,10 +15,28 @@ extern const char SCHEMA_SETUP_SQL[];
 /* $1..$11 the columns as binary arrays, $12 names to add to the catalogue. */
 extern const char SCHEMA_INSERT_SQL[];
 
+/* Statements every connection prepares. Reads take $1 regex, $2 and $3 inclusive time
+ * bounds, $4 a row limit; the aggregate also $5, a date_trunc() unit; the group rows take $1
+ * names, $2 and $3 bounds (binary arrays) and $4. Results are binary. */
+#define SCHEMA_STMT_INSERT "m2pg_insert"
+#define SCHEMA_STMT_ROWS "m2pg_rows"
+#define SCHEMA_STMT_AGG "m2pg_agg"
+#define SCHEMA_STMT_GROUP_ROWS "m2pg_group_rows"
+
+typedef struct SchemaStmt {
+	const char *name;
+	const char *sql;
+} SchemaStmt;
+
+extern const SchemaStmt schema_statements[];
+extern const int schema_nstatements;
+
 typedef struct SchemaInsert {
 	Buf cols[SCHEMA_INSERT_PARAMS];
 	bool has_null[METRIC_NSTATS];
-	uint32_t n, nnew;
+	uint32_t n;
+	const Metric **new_names; /* sorted and de-duplicated at the end */
+	size_t nnew, cap_new;
 } SchemaInsert;
 
 void schema_insert_begin(SchemaInsert *ins);

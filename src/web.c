@@ -9,6 +9,8 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
@@ -301,6 +303,10 @@ bool web_listen(Web *w, const char *host, int port)
 	evutil_freeaddrinfo(ai);
 	if (!l)
 		return false;
+	/* Accepted sockets inherit it: an answer in several segments must not wait on Nagle and
+	 * the client's delayed ACK (40 ms a read otherwise). */
+	int one = 1;
+	setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->sock = evhttp_bind_listener(w->http, l);
 	return w->sock != NULL;
 }
