@@ -68,44 +68,32 @@ static bool add_urls(Cfg *c, const char *list, const char *var, char *err, size_
 bool cfg_load(Cfg *c, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
-	long v;
-	if (!int_var("PORT", 8080, 1, 65535, &v, err, errlen))
-		return false;
-	c->port = (int)v;
-	if (!int_var("WORKERS", 1, 1, 64, &v, err, errlen))
-		return false;
-	c->workers = (int)v;
-	if (!int_var("WRITE_TIMEOUT_MS", 1000, 1, 600000, &v, err, errlen))
-		return false;
-	c->write_timeout_ms = (int)v;
-	if (!int_var("READ_TIMEOUT_MS", 10000, 1, 3600000, &v, err, errlen))
-		return false;
-	c->read_timeout_ms = (int)v;
-	if (!int_var("CONNECT_TIMEOUT_MS", 2000, 1, 600000, &v, err, errlen))
-		return false;
-	c->connect_timeout_ms = (int)v;
-	if (!int_var("DB_CONNECTIONS", 4, 1, 64, &v, err, errlen))
-		return false;
-	c->db_connections = (int)v;
-	if (!int_var("DB_QUEUE_MAX", 100000, 1, 10000000, &v, err, errlen))
-		return false;
-	c->db_queue_max = (int)v;
-	if (!int_var("BATCH_MAX", 2000, 1, 100000, &v, err, errlen))
-		return false;
-	c->batch_max = (int)v;
-	if (!int_var("HINTS_MAX", 100000, 0, 100000000, &v, err, errlen))
-		return false;
-	c->hints_max = (int)v;
-	if (!int_var("READ_MAX_ROWS", 1000000, 1, 100000000, &v, err, errlen))
-		return false;
-	c->read_max_rows = v;
-	if (!int_var("READ_AGGREGATE", 1, 0, 1, &v, err, errlen))
-		return false;
-	c->read_aggregate = v == 1;
+	/* Whole-number settings: name, default, range, and where each goes. */
+	const struct {
+		const char *name;
+		long def, min, max;
+		int *out;
+	} ints[] = {
+		{"PORT", 8080, 1, 65535, &c->port},
+		{"WORKERS", 1, 1, 64, &c->workers},
+		{"WRITE_TIMEOUT_MS", 1000, 1, 600000, &c->write_timeout_ms},
+		{"READ_TIMEOUT_MS", 10000, 1, 3600000, &c->read_timeout_ms},
+		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
+		{"DB_CONNECTIONS", 4, 1, 64, &c->db_connections},
+		{"DB_QUEUE_MAX", 100000, 1, 10000000, &c->db_queue_max},
+		{"BATCH_MAX", 2000, 1, 100000, &c->batch_max},
+		{"HINTS_MAX", 100000, 0, 100000000, &c->hints_max},
+		{"READ_MAX_ROWS", 1000000, 1, 100000000, &c->read_max_rows},
+		{"READ_AGGREGATE", 1, 0, 1, &c->read_aggregate},
+		{"MAINT_TIMEOUT_MS", 60000, 1, 3600000, &c->maint_timeout_ms},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(ints); i++) {
+		long v;
+		if (!int_var(ints[i].name, ints[i].def, ints[i].min, ints[i].max, &v, err, errlen))
+			return false;
+		*ints[i].out = (int)v;
+	}
 
-	if (!int_var("MAINT_TIMEOUT_MS", 60000, 1, 3600000, &v, err, errlen))
-		return false;
-	c->maint_timeout_ms = (int)v;
 	static const struct {
 		const char *name, *def;
 	} durations[] = {{"RETENTION", ""}, {"GC_INTERVAL", "10m"}, {"REPAIR_LOOKBACK", "2h"}};

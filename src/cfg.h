@@ -18,8 +18,8 @@ typedef struct Cfg {
 	int db_queue_max;     /* metrics waiting per database */
 	int batch_max;        /* metrics per INSERT statement */
 	int hints_max;        /* metrics waiting for a database that failed them, per worker */
-	long read_max_rows;   /* rows one database may return for one read */
-	bool read_aggregate;  /* databases aggregate reads; false: always merge rows here */
+	int read_max_rows;    /* rows (or groups) one database may return for one read */
+	int read_aggregate;   /* 1: databases aggregate reads; 0: always merge rows here */
 	int log_level;
 	int64_t retention_us;       /* gc deletes older rows; 0 keeps everything */
 	int64_t gc_interval_us;

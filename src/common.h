@@ -30,6 +30,23 @@ const char *log_quote(char *dst, size_t n, const char *s);
 #define log_warn(...)  do { if (log_level <= LOG_WARN)  log_write(LOG_WARN, __VA_ARGS__); } while (0)
 #define log_error(...) do { if (log_level <= LOG_ERROR) log_write(LOG_ERROR, __VA_ARGS__); } while (0)
 
+/* FNV-1a: small, fast hashes for in-memory tables and file names (not for security). */
+static inline uint32_t fnv1a32(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static inline uint64_t fnv1a64(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
 /* Monotonic and wall clocks in microseconds. */
 int64_t now_mono_us(void);
 int64_t now_wall_us(void);

@@ -139,10 +139,7 @@ Hints *hints_new(struct event_base *base, Db *db, const char *url, int worker)
 	h->db = db;
 	h->worker = worker;
 	h->tail = &h->head;
-	uint64_t x = 1469598103934665603ull;
-	for (const char *p = url; *p; p++)
-		x = (x ^ (unsigned char)*p) * 1099511628211ull;
-	snprintf(h->key, sizeof(h->key), "%016llx", (unsigned long long)x);
+	snprintf(h->key, sizeof(h->key), "%016llx", (unsigned long long)fnv1a64(url, strlen(url)));
 	return h;
 }
 

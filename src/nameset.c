@@ -17,14 +17,6 @@ struct NameSet {
 	size_t max;
 };
 
-static uint32_t hash_name(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
 NameSet *nameset_new(size_t max)
 {
 	NameSet *s = calloc(1, sizeof(*s));
@@ -70,7 +62,7 @@ bool nameset_has(const NameSet *s, const char *name, size_t len)
 {
 	if (!s->count)
 		return false;
-	return find(s, name, len, hash_name(name, len))->name != NULL;
+	return find(s, name, len, fnv1a32(name, len))->name != NULL;
 }
 
 static void grow(NameSet *s)
@@ -95,7 +87,7 @@ void nameset_add(NameSet *s, const char *name, size_t len)
 		nameset_clear(s);
 	if ((s->count + 1) * 2 > s->nslots)
 		grow(s);
-	uint32_t h = hash_name(name, len);
+	uint32_t h = fnv1a32(name, len);
 	Slot *sl = find(s, name, len, h);
 	sl->name = strndup(name, len);
 	if (!sl->name)

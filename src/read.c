@@ -120,7 +120,7 @@ static void read_answer(ReadReq *rr)
 		rr->req = NULL;
 		char msg[160];
 		snprintf(msg, sizeof(msg),
-			 "the query matches more than %ld rows in one database; narrow the name or the "
+			 "the query matches more than %d rows in one database; narrow the name or the "
 			 "time range",
 			 cfg->read_max_rows);
 		web_reply_error(w, req, 422, msg, NULL, -1, rr->start_us);
@@ -489,7 +489,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 		rr->ok[i] = true;
 	tm_format_pg(from_us, rr->from);
 	tm_format_pg(to_us, rr->to);
-	snprintf(rr->limit, sizeof(rr->limit), "%ld", cfg->read_max_rows + 1);
+	snprintf(rr->limit, sizeof(rr->limit), "%d", cfg->read_max_rows + 1);
 	rr->timer = evtimer_new(w->base, read_on_timeout, rr);
 	if (!rr->timer)
 		fatal("at=oom");

@@ -88,14 +88,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
 	return q;
 }
 
-static uint32_t hash_bytes(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
 static void rehash(Rollup *r, size_t nslots)
 {
 	free(r->slots);
@@ -113,7 +105,7 @@ static void rehash(Rollup *r, size_t nslots)
 
 static uint32_t intern(Rollup *r, const char *name, size_t len)
 {
-	uint32_t h = hash_bytes(name, len);
+	uint32_t h = fnv1a32(name, len);
 	if (r->nslots) {
 		for (size_t s = h & (r->nslots - 1); r->slots[s]; s = (s + 1) & (r->nslots - 1)) {
 			Name *n = &r->names[r->slots[s] - 1];
