@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 size_t jsonw_format_int(int64_t v, char *buf)
 {
@@ -31,6 +32,41 @@ size_t jsonw_format_double(double v, char *buf)
 		return (size_t)snprintf(buf, 32, "0");
 	if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
 		return jsonw_format_int((int64_t)v, buf);
+	/* Most values are short decimals (1.5, 3.14, 0.25): find the fewest fraction digits k with
+	 * round(v * 10^k) / 10^k == v. Division is correctly rounded, so v is the double nearest
+	 * that decimal and reads back exactly; a smaller k would have matched first, so it is the
+	 * shortest. Everything else takes printf below. */
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+	double a = fabs(v);
+	if (a >= 1e-4 && a < 1e9) {
+		for (int k = 1; k < 10; k++) {
+			double m = nearbyint(a * pow10[k]);
+			if (m >= 9007199254740992.0)
+				break;
+			if (m / pow10[k] != a)
+				continue;
+			char digits[24];
+			size_t nd = jsonw_format_int((int64_t)m, digits), len = 0;
+			if (v < 0)
+				buf[len++] = '-';
+			if (nd <= (size_t)k) { /* 0.000ddd */
+				buf[len++] = '0';
+				buf[len++] = '.';
+				for (size_t z = nd; z < (size_t)k; z++)
+					buf[len++] = '0';
+				memcpy(buf + len, digits, nd);
+				len += nd;
+			} else {
+				memcpy(buf + len, digits, nd - (size_t)k);
+				len += nd - (size_t)k;
+				buf[len++] = '.';
+				memcpy(buf + len, digits + nd - k, (size_t)k);
+				len += (size_t)k;
+			}
+			buf[len] = '\0';
+			return len;
+		}
+	}
 	/* %g drops trailing zeros, so 15 digits is already shortest for a normal double that
 	 * needs no more; subnormals carry fewer digits and start lower. */
 	for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
