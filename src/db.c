@@ -301,7 +301,7 @@ static bool conn_send_query(Conn *c)
 	c->inflight_kind = DB_JOB_QUERY;
 	c->sent_us = now_mono_us();
 	c->deadline_us = j->deadline_us;
-	return PQsendQueryPrepared(c->pg, j->stmt, j->nparams, j->params, j->lengths, j->formats, 1) == 1;
+	return PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, j->lengths, j->formats, 1) == 1;
 }
 
 /* Gives queued work to every ready connection, inserts first: they are short and latency

@@ -37,9 +37,8 @@ struct DbJob {
 	/* DB_JOB_INSERT */
 	const Metric *metrics;
 	size_t n;
-	/* DB_JOB_QUERY: a statement of schema_statements; binary results; parameters are text
-	 * unless formats[i] is 1 */
-	const char *stmt;
+	/* DB_JOB_QUERY: binary results; parameters are text unless formats[i] is 1 */
+	const char *sql;
 	int nparams;
 	const char *params[6];
 	int lengths[6];

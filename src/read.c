@@ -396,13 +396,13 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		j->params[2] = rr->to;
 		j->params[3] = rr->limit;
 		j->nparams = 4;
-		j->stmt = SCHEMA_STMT_ROWS;
+		j->sql = SCHEMA_ROWS_SQL;
 		if (phase == PHASE_AGG) {
-			j->stmt = SCHEMA_STMT_AGG;
+			j->sql = SCHEMA_AGG_SQL;
 			j->params[4] = tm_res_unit(rr->res);
 			j->nparams = 5;
 		} else if (phase == PHASE_GROUP_ROWS) {
-			j->stmt = SCHEMA_STMT_GROUP_ROWS;
+			j->sql = SCHEMA_GROUP_ROWS_SQL;
 			j->params[0] = rr->names.p;
 			j->params[1] = rr->lo.p;
 			j->params[2] = rr->hi.p;

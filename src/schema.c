@@ -76,11 +76,11 @@ const char SCHEMA_SETUP_SQL[] =
 		    "m.perc99, m.last"
 #define NAME_MATCH "m.name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1))"
 
-static const char ROWS_SQL[] =
+const char SCHEMA_ROWS_SQL[] =
 	"SELECT " ROW_COLUMNS " FROM metrics m "
 	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 LIMIT $4";
 
-static const char AGG_SQL[] =
+const char SCHEMA_AGG_SQL[] =
 	"SELECT m.name COLLATE \"C\", date_trunc($5, m.bucket, 'UTC') AS g, count(*),"
 	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1)),"
 	" count(m.count), sum(m.count),"
@@ -98,15 +98,16 @@ static const char AGG_SQL[] =
 
 
 /* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays. */
-static const char GROUP_ROWS_SQL[] =
+const char SCHEMA_GROUP_ROWS_SQL[] =
 	"SELECT " ROW_COLUMNS " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS g(name, lo, hi) "
 	"JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo AND m.bucket <= g.hi LIMIT $4";
 
+/* Only the insert is prepared. Reads stay unnamed statements, planned for their own regex
+ * and range each time: after five runs a prepared read may switch to a generic plan that
+ * cannot see the regex, and make bench measured it scanning every catalogue name (4 ms ->
+ * 14 ms per read); planning costs well under a millisecond. */
 const SchemaStmt schema_statements[] = {
 	{SCHEMA_STMT_INSERT, SCHEMA_INSERT_SQL},
-	{SCHEMA_STMT_ROWS, ROWS_SQL},
-	{SCHEMA_STMT_AGG, AGG_SQL},
-	{SCHEMA_STMT_GROUP_ROWS, GROUP_ROWS_SQL},
 };
 const int schema_nstatements = (int)ARRAY_LEN(schema_statements);
 

@@ -15,13 +15,15 @@ extern const char SCHEMA_SETUP_SQL[];
 /* $1..$11 the columns as binary arrays, $12 names to add to the catalogue. */
 extern const char SCHEMA_INSERT_SQL[];
 
-/* Statements every connection prepares. Reads take $1 regex, $2 and $3 inclusive time
- * bounds, $4 a row limit; the aggregate also $5, a date_trunc() unit; the group rows take $1
- * names, $2 and $3 bounds (binary arrays) and $4. Results are binary. */
+/* Reads take $1 regex, $2 and $3 inclusive time bounds, $4 a row limit; the aggregate also
+ * $5, a date_trunc() unit; the group rows take $1 names, $2 and $3 bounds (binary arrays)
+ * and $4. Results are binary. */
+extern const char SCHEMA_ROWS_SQL[];
+extern const char SCHEMA_AGG_SQL[];
+extern const char SCHEMA_GROUP_ROWS_SQL[];
+
+/* Statements every connection prepares. */
 #define SCHEMA_STMT_INSERT "m2pg_insert"
-#define SCHEMA_STMT_ROWS "m2pg_rows"
-#define SCHEMA_STMT_AGG "m2pg_agg"
-#define SCHEMA_STMT_GROUP_ROWS "m2pg_group_rows"
 
 typedef struct SchemaStmt {
 	const char *name;
