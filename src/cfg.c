@@ -80,6 +80,7 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"READ_TIMEOUT_MS", 10000, 1, 3600000, &c->read_timeout_ms},
 		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
 		{"DB_CONNECTIONS", 4, 1, 64, &c->db_connections},
+		{"WRITE_BATCHES", 1, 1, 64, &c->write_batches},
 		{"DB_QUEUE_MAX", 100000, 1, 10000000, &c->db_queue_max},
 		{"BATCH_MAX", 2000, 1, 100000, &c->batch_max},
 		{"HINTS_MAX", 100000, 0, 100000000, &c->hints_max},

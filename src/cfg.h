@@ -15,6 +15,7 @@ typedef struct Cfg {
 	int read_timeout_ms;
 	int connect_timeout_ms;
 	int db_connections;   /* per database */
+	int write_batches;    /* insert batches in flight per database */
 	int db_queue_max;     /* metrics waiting per database */
 	int batch_max;        /* metrics per INSERT statement */
 	int hints_max;        /* metrics waiting for a database that failed them, per worker */

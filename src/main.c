@@ -49,6 +49,7 @@ static const char USAGE[] =
 	"  READ_TIMEOUT_MS     answer with what came back after this long (10000)\n"
 	"  CONNECT_TIMEOUT_MS  give up a connection attempt after this long (2000)\n"
 	"  DB_CONNECTIONS      connections per database and worker (4)\n"
+	"  WRITE_BATCHES       insert batches in flight per database and worker (1)\n"
 	"  DB_QUEUE_MAX        metrics waiting per database and worker (100000)\n"
 	"  BATCH_MAX           metrics per INSERT statement (2000)\n"
 	"  HINTS_MAX           metrics kept per database and worker for one that failed them (100000)\n"
