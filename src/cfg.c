@@ -77,6 +77,7 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"PORT", 8080, 1, 65535, &c->port},
 		{"WORKERS", 1, 1, 64, &c->workers},
 		{"WRITE_TIMEOUT_MS", 1000, 1, 600000, &c->write_timeout_ms},
+		{"WRITE_PATIENCE_MS", 5000, 1, 600000, &c->write_patience_ms},
 		{"READ_TIMEOUT_MS", 10000, 1, 3600000, &c->read_timeout_ms},
 		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
 		{"DB_CONNECTIONS", 4, 1, 64, &c->db_connections},

@@ -12,6 +12,7 @@ typedef struct Cfg {
 	char *database_urls[CFG_MAX_DATABASES];
 	int ndatabases;
 	int write_timeout_ms;
+	int write_patience_ms; /* see cfg_write_patience_ms() */
 	int read_timeout_ms;
 	int connect_timeout_ms;
 	int db_connections;   /* per database */
@@ -35,5 +36,14 @@ void cfg_free(Cfg *cfg);
 void cfg_db_label(const char *url, char *out, size_t n);
 
 extern const Cfg *cfg;
+
+/* How long a database may take with an insert, queued or in flight, before it counts as
+ * failed (and the metrics go to its hints). Longer than WRITE_TIMEOUT_MS, which is how long
+ * the client waits: once another database has answered, a slow one is given time to catch
+ * up rather than churned through the hints. */
+static inline int cfg_write_patience_ms(void)
+{
+	return cfg->write_timeout_ms > cfg->write_patience_ms ? cfg->write_timeout_ms : cfg->write_patience_ms;
+}
 
 #endif

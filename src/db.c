@@ -284,7 +284,7 @@ static bool conn_send_inserts(Conn *c)
 	int lengths[SCHEMA_INSERT_PARAMS], formats[SCHEMA_INSERT_PARAMS];
 	schema_insert_params(&c->ins, values, lengths, formats);
 	c->sent_us = now_mono_us();
-	c->deadline_us = c->sent_us + (int64_t)cfg->write_timeout_ms * 1000;
+	c->deadline_us = c->sent_us + (int64_t)cfg_write_patience_ms() * 1000;
 	return PQsendQueryPrepared(c->pg, SCHEMA_STMT_INSERT, SCHEMA_INSERT_PARAMS, values, lengths, formats, 0) == 1;
 }
 

@@ -116,7 +116,7 @@ static void hints_on_timer(evutil_socket_t fd, short what, void *arg)
 	size_t metrics = 0;
 	for (HintBatch *b = h->head; b && (metrics == 0 || metrics + b->n <= (size_t)cfg->batch_max); b = b->next) {
 		b->job = (DbJob){.kind = DB_JOB_INSERT, .done = batch_done, .owner = b, .metrics = b->m, .n = b->n};
-		if (!db_submit(h->db, &b->job, cfg->write_timeout_ms)) {
+		if (!db_submit(h->db, &b->job, cfg_write_patience_ms())) {
 			h->round_failed = true;
 			break;
 		}

@@ -46,6 +46,8 @@ static const char USAGE[] =
 	"  HOST                address to listen on (0.0.0.0)\n"
 	"  WORKERS             threads serving HTTP, each with its own connections (1)\n"
 	"  WRITE_TIMEOUT_MS    answer 503 when no database commits a write in time (1000)\n"
+	"  WRITE_PATIENCE_MS   how long a database may take with an insert before its metrics\n"
+	"                      go to its hints (5000; at least WRITE_TIMEOUT_MS)\n"
 	"  READ_TIMEOUT_MS     answer with what came back after this long (10000)\n"
 	"  CONNECT_TIMEOUT_MS  give up a connection attempt after this long (2000)\n"
 	"  DB_CONNECTIONS      connections per database and worker (4)\n"

@@ -198,7 +198,7 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 		j->n = batch.n;
 		wr->refs++;
 		wr->submitted++;
-		if (!db_submit(w->dbs[i], j, cfg->write_timeout_ms)) {
+		if (!db_submit(w->dbs[i], j, cfg_write_patience_ms())) {
 			wr->refs--;
 			wr->submitted--;
 			log_warn("at=queue-full db=%d host=%s metrics=%zu", i + 1, db_label(w->dbs[i]), batch.n);

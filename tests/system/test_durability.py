@@ -32,9 +32,15 @@ HANDOFF_BOUND = 15
 
 
 def start_service(m2pg_factory, dbs, extra_env=None):
-    """m2pg on dbs, connected to every one, schema in place, a write seen in all."""
+    """m2pg on dbs, connected to every one, schema in place, a write seen in all.
+
+    A database may take WRITE_PATIENCE_MS with an insert before its metrics become hints;
+    here that is the write timeout, so a write a database missed is a hint soon after it
+    was answered."""
+    env = {"WRITE_PATIENCE_MS": str(WRITE_MS)}
+    env.update(extra_env or {})
     svc = m2pg_factory(dbs, write_timeout_ms=WRITE_MS, read_timeout_ms=READ_MS,
-                       extra_env=extra_env)
+                       extra_env=env)
     svc.dbs = dbs
     wait_until(lambda: svc.health().json.get("connected") == len(dbs), 10,
                message="m2pg to connect to every database")
@@ -259,7 +265,7 @@ def test_writes_missed_by_a_stopped_database_reach_it_when_it_returns(fresh_pair
     n = 50
     a.stop()
     ids = post_each(svc, [metric(name, bucket=T + i, count=1) for i in range(n)], must_be_in=b)
-    # A returns after every write's WRITE_TIMEOUT_MS is over: all N can only reach it as hints.
+    # A returns after every write's WRITE_PATIENCE_MS is over: all N can only reach it as hints.
     time.sleep(WRITE_MS / 1000 + 0.2)
     a.start()
     wait_for_ids(a, ids, HANDOFF_BOUND)
@@ -346,7 +352,7 @@ def test_repair_copies_what_a_database_missed_without_handoff(fresh_pair, m2pg_f
     n = 50
     a.stop()
     ids = post_each(svc, [metric(name, bucket=T + i, count=1) for i in range(n)], must_be_in=b)
-    # Each write A missed (once its WRITE_TIMEOUT_MS is over) is a hint, dropped at once.
+    # Each write A missed (once WRITE_PATIENCE_MS is over) is a hint, dropped at once.
     wait_until(lambda: dropped_hints(svc, db=2) == n, 5,
                message="at=hints-dropped db=2 to account for all %d metrics" % n)
     a.start()
