@@ -10,7 +10,7 @@
 #   4. GET latency on data loaded with SQL into both databases, next to the equivalent single SQL
 #      aggregate on database 1;
 #   5. m2pg's peak RSS;
-# then a summary of the targets. Everything listens on 127.0.0.1 only: clusters on 54331/54332
+# then a summary of the targets. Everything listens on 127.0.0.1 only: clusters on 24331/24332
 # under var/bench (recreated on every run), m2pg on 18181. The bench is not a test: it exits 0
 # when it ran to the end, whatever the numbers, and non-zero only when something broke (a
 # cluster or m2pg did not start, m2pg died, a tool failed). It stops m2pg and both clusters on
@@ -23,9 +23,9 @@ ROOT=$PWD
 VAR=$ROOT/var/bench
 PGBIN=/usr/lib/postgresql/15/bin
 PY=/usr/bin/python3
-# Ports (overridable): distinct from `make run`'s 54321/54322 and 8080.
-PGPORT1=${BENCH_PG_PORT1:-54331}
-PGPORT2=${BENCH_PG_PORT2:-54332}
+# Ports (overridable): below Linux's ephemeral range (32768-60999), so no client socket holds them.
+PGPORT1=${BENCH_PG_PORT1:-24331}
+PGPORT2=${BENCH_PG_PORT2:-24332}
 HTTP_PORT=${BENCH_HTTP_PORT:-18181}
 URL=http://127.0.0.1:$HTTP_PORT
 DBURLS="postgres://postgres@127.0.0.1:$PGPORT1/postgres|postgres://postgres@127.0.0.1:$PGPORT2/postgres"

@@ -17,12 +17,12 @@ if [ -z "${DATABASE_URLS:-}" ] && [ -z "${DATABASE_URL:-}" ]; then
 	mkdir -p var
 	[ "$(id -u)" -eq 0 ] && chmod 755 var
 	for i in 1 2; do
-		port=$((54320 + i))
+		port=$((25430 + i))
 		scripts/pg.sh start "$PWD/var/pg$i" "$port"
 		started="$started $PWD/var/pg$i"
 	done
-	export DATABASE_URLS="postgres://postgres@127.0.0.1:54321/postgres|postgres://postgres@127.0.0.1:54322/postgres"
-	echo "started two PostgreSQL clusters: var/pg1 (port 54321), var/pg2 (port 54322)"
+	export DATABASE_URLS="postgres://postgres@127.0.0.1:25431/postgres|postgres://postgres@127.0.0.1:25432/postgres"
+	echo "started two PostgreSQL clusters: var/pg1 (port 25431), var/pg2 (port 25432)"
 fi
 export HOST=${HOST:-127.0.0.1}
 cat <<EOT
