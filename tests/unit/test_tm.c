@@ -525,6 +525,31 @@ static void test_res_unit(void **state)
 
 /* ---- tm_days_from_civil ---- */
 
+static void test_parse_duration(void **state)
+{
+	(void)state;
+	const struct {
+		const char *s;
+		bool ok;
+		int64_t us;
+	} cases[] = {
+		{"30d", true, INT64_C(30) * 86400 * 1000000}, {"12h", true, INT64_C(12) * 3600 * 1000000},
+		{"90m", true, INT64_C(90) * 60 * 1000000},    {"45s", true, INT64_C(45) * 1000000},
+		{"2w", true, INT64_C(14) * 86400 * 1000000},  {"0s", true, 0},
+		{"10min", true, INT64_C(600) * 1000000},       {"", false, 0},
+		{"d", false, 0},                              {"30", false, 0},
+		{"30x", false, 0},                            {"-1d", false, 0},
+		{"1.5h", false, 0},                           {" 1h", false, 0},
+		{"1h ", false, 0},                            {"99999999999999w", false, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t us = -1;
+		bool ok = tm_parse_duration(cases[i].s, &us);
+		if (ok != cases[i].ok || (ok && us != cases[i].us))
+			fail_msg("tm_parse_duration(\"%s\"): got ok=%d us=%lld", cases[i].s, ok, (long long)us);
+	}
+}
+
 static void test_days_from_civil(void **state)
 {
 	(void)state;
@@ -558,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_next),
 		cmocka_unit_test(test_res_unit),
 		cmocka_unit_test(test_days_from_civil),
+		cmocka_unit_test(test_parse_duration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
