@@ -82,7 +82,7 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
 		{"DB_CONNECTIONS", 4, 1, 64, &c->db_connections},
 		{"WRITE_BATCHES", 1, 1, 64, &c->write_batches},
-		{"DB_QUEUE_MAX", 100000, 1, 10000000, &c->db_queue_max},
+		{"DB_QUEUE_MAX", 100000, 10000, 10000000, &c->db_queue_max}, /* a whole batch fits */
 		{"BATCH_MAX", 2000, 1, 100000, &c->batch_max},
 		{"HINTS_MAX", 100000, 0, 100000000, &c->hints_max},
 		{"READ_MAX_ROWS", 1000000, 1, 100000000, &c->read_max_rows},
@@ -110,6 +110,11 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 				 durations[i].name, d);
 			return false;
 		}
+	}
+
+	if (c->gc_interval_us < 1000000) {
+		snprintf(err, errlen, "GC_INTERVAL: must be at least 1s");
+		return false;
 	}
 
 	const char *lvl = getenv("LOG_LEVEL");

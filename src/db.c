@@ -70,6 +70,7 @@ struct Db {
 static void conn_connect(Conn *c);
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
 static void db_dispatch(Db *db);
+static void expire_queue(DbJob **head, DbJob ***tail, size_t *metrics, int64_t now);
 int db_connected(const Db *db);
 
 static void conn_set_state(Conn *c, ConnState s)
@@ -185,6 +186,7 @@ static void conn_fail(Conn *c, const char *why)
 	c->failed = false;
 	c->error[0] = c->sqlstate[0] = '\0';
 	finish_jobs(jobs, &out);
+	db_dispatch(db); /* queued work goes to the connections still up */
 }
 
 /* Flushes pending output; false when the connection broke. */
@@ -234,7 +236,7 @@ static void conn_send_setup(Conn *c)
 	PQsetNoticeProcessor(c->pg, conn_on_notice, c);
 	/* The server stops a statement that outlives every deadline of ours. */
 	Buf sql = {0};
-	int timeout = cfg->read_timeout_ms > cfg->write_timeout_ms ? cfg->read_timeout_ms : cfg->write_timeout_ms;
+	int timeout = cfg->read_timeout_ms > cfg_write_patience_ms() ? cfg->read_timeout_ms : cfg_write_patience_ms();
 	buf_addf(&sql, "%sSET statement_timeout = %d;", SCHEMA_SETUP_SQL, timeout);
 	bool sent = PQsetnonblocking(c->pg, 1) == 0 && PQsendQuery(c->pg, sql.p);
 	buf_free(&sql);
@@ -320,6 +322,8 @@ static void db_dispatch(Db *db)
 		}
 	}
 	int max_reading = db->nconns > 1 ? db->nconns - 1 : 1;
+	if (db->qq) /* a read whose time is up is not worth a statement */
+		expire_queue(&db->qq, &db->qq_tail, NULL, now_mono_us());
 	for (int i = 0; i < db->nconns && (db->wq || db->qq); i++) {
 		Conn *c = &db->conns[i];
 		if (c->state != CONN_READY)
@@ -340,9 +344,12 @@ static void db_dispatch(Db *db)
 	}
 }
 
+/* Only what the client controls: every other value is validated before it reaches a database,
+ * so any other error (a missing table, a permission, an overflow) is that database's, and
+ * counts it out of the read instead of failing the read. */
 static bool is_client_fault(const char *sqlstate)
 {
-	return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "42", 2) == 0;
+	return strcmp(sqlstate, "2201B") == 0; /* invalid regular expression */
 }
 
 static bool is_connection_gone(const char *sqlstate)
@@ -371,8 +378,11 @@ static void conn_complete(Conn *c)
 			}
 			return;
 		}
-		if (!db->up)
+		if (!db->up) {
 			log_info("at=db-up db=%d host=%s schema=ok", db->index, db->label);
+			/* It may come back restored or replaced: its catalogue may lack names we knew. */
+			nameset_clear(db->names);
+		}
 		db->up = true;
 		c->backoff_ms = 0;
 		conn_set_state(c, CONN_READY);
@@ -498,20 +508,36 @@ static void conn_on_event(evutil_socket_t fd, short what, void *arg)
 	conn_read_results(c);
 }
 
+/* Fails every queued job whose deadline has passed. Inserts share one patience, so theirs
+ * expire in queue order; reads get what is left of their request's time, so any may. */
 static void expire_queue(DbJob **head, DbJob ***tail, size_t *metrics, int64_t now)
 {
 	DbJob *expired = NULL, **etail = &expired;
-	while (*head && (*head)->deadline_us <= now) {
-		DbJob *j = *head;
-		*head = j->next;
+	for (DbJob **pp = head; *pp;) {
+		DbJob *j = *pp;
+		if (j->deadline_us > now) {
+			if (metrics)
+				break; /* inserts: the rest are younger */
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
 		if (metrics)
 			*metrics -= j->n;
 		j->next = NULL;
 		*etail = j;
 		etail = &j->next;
 	}
-	if (!*head)
+	if (!expired)
+		return;
+	if (metrics) { /* removed from the head only */
+		if (!*head)
+			*tail = head;
+	} else {
 		*tail = head;
+		while (**tail)
+			*tail = &(**tail)->next;
+	}
 	DbOutcome out = {.ok = false, .error = "timed out waiting for a connection"};
 	finish_jobs(expired, &out);
 }

@@ -139,7 +139,14 @@ Hints *hints_new(struct event_base *base, Db *db, const char *url, int worker)
 	h->db = db;
 	h->worker = worker;
 	h->tail = &h->head;
-	snprintf(h->key, sizeof(h->key), "%016llx", (unsigned long long)fnv1a64(url, strlen(url)));
+	/* Keyed by the URL without its password, so hints survive a credential rotation. */
+	char bare[2048];
+	snprintf(bare, sizeof(bare), "%s", url);
+	char *scheme = strstr(bare, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+	if (at && colon && colon < at)
+		memmove(colon, at, strlen(at) + 1);
+	snprintf(h->key, sizeof(h->key), "%016llx", (unsigned long long)fnv1a64(bare, strlen(bare)));
 	return h;
 }
 
@@ -166,6 +173,17 @@ bool hints_draining(const Hints *h)
 	return h->head && db_connected(h->db) > 0;
 }
 
+static void log_dropped(Hints *h, size_t n, int64_t lo, int64_t hi)
+{
+	char from[32], to[32];
+	tm_format_rfc3339(lo, from);
+	tm_format_rfc3339(hi, to);
+	h->dropped += n;
+	log_error("at=hints-dropped db=%d worker=%d metrics=%zu total=%llu from=%s to=%s "
+		  "hint=\"run m2pg repair --from %s --to %s\"",
+		  db_index(h->db), h->worker, n, (unsigned long long)h->dropped, from, to, from, to);
+}
+
 /* Drops the oldest batches until n more metrics fit, logging what was lost. */
 static void make_room(Hints *h, size_t n)
 {
@@ -184,24 +202,20 @@ static void make_room(Hints *h, size_t n)
 	}
 	if (!h->head)
 		h->tail = &h->head;
-	if (dropped) {
-		char from[32], to[32];
-		tm_format_rfc3339(lo, from);
-		tm_format_rfc3339(hi, to);
-		h->dropped += dropped;
-		log_error("at=hints-dropped db=%d worker=%d metrics=%zu total=%llu from=%s to=%s "
-			  "hint=\"run m2pg repair --from %s --to %s\"",
-			  db_index(h->db), h->worker, dropped, (unsigned long long)h->dropped, from, to, from, to);
-	}
+	if (dropped)
+		log_dropped(h, dropped, lo, hi);
 }
 
 void hints_add(Hints *h, const Metric *m, size_t n)
 {
 	make_room(h, n);
 	if (h->count + n > (size_t)cfg->hints_max) { /* a round is in flight: drop the newest */
-		h->dropped += n;
-		log_error("at=hints-dropped db=%d worker=%d metrics=%zu total=%llu reason=full", db_index(h->db),
-			  h->worker, n, (unsigned long long)h->dropped);
+		int64_t lo = INT64_MAX, hi = INT64_MIN;
+		for (size_t i = 0; i < n; i++) {
+			lo = m[i].bucket_us < lo ? m[i].bucket_us : lo;
+			hi = m[i].bucket_us > hi ? m[i].bucket_us : hi;
+		}
+		log_dropped(h, n, lo, hi);
 		return;
 	}
 	size_t bytes = 0;

@@ -113,9 +113,19 @@ static void *worker_run(void *arg)
 		db_start(w->dbs[i]);
 	event_base_dispatch(w->base);
 
-	/* Whatever is still pending is answered (503) before the HTTP server goes away. */
-	for (int i = 0; i < cfg->ndatabases; i++)
-		db_abort_all(w->dbs[i]);
+	/* Whatever is still pending is answered before the HTTP server goes away. A failed job
+	 * may start another (a read's next phase), so abort until nothing is left; reads stopped
+	 * now answer with what they have instead of asking again. */
+	w->web->stopped = true;
+	for (int pass = 0; pass < 8; pass++) {
+		bool busy = false;
+		for (int i = 0; i < cfg->ndatabases; i++) {
+			busy |= db_busy(w->dbs[i]);
+			db_abort_all(w->dbs[i]);
+		}
+		if (!busy)
+			break;
+	}
 	web_free(w->web);
 	for (int i = 0; i < cfg->ndatabases; i++) {
 		hints_spool(w->hints[i]);

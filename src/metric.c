@@ -93,8 +93,9 @@ static bool parse_one(json_t *o, long index, Metric *m, char **arena, MetricErro
 			return fail(err, index, metric_stat_names[i], "%s must be a number",
 				    metric_stat_names[i]);
 		double d = json_number_value(v);
-		if (!isfinite(d))
-			return fail(err, index, metric_stat_names[i], "%s must be finite",
+		/* Bounded so that sums of products (the weighted means) can never overflow. */
+		if (!isfinite(d) || fabs(d) > METRIC_VALUE_MAX)
+			return fail(err, index, metric_stat_names[i], "%s must be a number between -1e100 and 1e100",
 				    metric_stat_names[i]);
 		if (i == METRIC_COUNT && d < 0)
 			return fail(err, index, "count", "count must not be negative");

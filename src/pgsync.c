@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "schema.h"
 
 static bool wait_socket(PGconn *c, bool for_write, int64_t deadline_us)
@@ -126,8 +127,11 @@ PGconn *pgs_connect(const char *url, int timeout_ms, char *err, size_t errlen)
 		st = PQconnectPoll(c);
 	}
 	PQsetnonblocking(c, 1);
-	PGresult *r = pgs_exec(&c, "SET client_min_messages = warning", 0, NULL, NULL, NULL, false, timeout_ms,
-			       err, errlen);
+	/* The server gives up a statement when we do, rather than running on after it. */
+	char setup[128];
+	snprintf(setup, sizeof(setup), "SET client_min_messages = warning; SET statement_timeout = %d",
+		 cfg->maint_timeout_ms);
+	PGresult *r = pgs_exec(&c, setup, 0, NULL, NULL, NULL, false, timeout_ms, err, errlen);
 	if (r)
 		PQclear(r);
 	if (!c)

@@ -34,7 +34,6 @@
 #include "tm.h"
 
 #define MAX_REGEX_BYTES 4096
-#define STREAM_CHUNK_BYTES (64 * 1024)
 
 enum { AGG_NAME, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
        AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
@@ -53,7 +52,6 @@ typedef struct ReadReq {
 	int pending;     /* jobs of this phase not done yet */
 	bool submitting;
 	bool too_many;
-	bool streaming; /* the status line went out with the first chunk */
 	struct event *timer;
 	char *regex;
 	char from[40], to[40], limit[24];
@@ -92,22 +90,6 @@ static int answered(const ReadReq *rr)
 	return n;
 }
 
-static void stream_flush(void *ctx, Buf *out)
-{
-	ReadReq *rr = ctx;
-	struct evbuffer *chunk = evbuffer_new();
-	if (!chunk)
-		fatal("at=oom");
-	evbuffer_add(chunk, out->p, out->len);
-	buf_reset(out);
-	if (!rr->streaming) { /* first chunk: status line and headers go now */
-		evhttp_send_reply_start(rr->req, 200, "OK");
-		rr->streaming = true;
-	}
-	evhttp_send_reply_chunk(rr->req, chunk);
-	evbuffer_free(chunk);
-}
-
 static void read_answer(ReadReq *rr)
 {
 	struct evhttp_request *req = rr->req;
@@ -134,20 +116,13 @@ static void read_answer(ReadReq *rr)
 	}
 	char dbs[32];
 	snprintf(dbs, sizeof(dbs), "%d/%d", n, w->ndbs);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "M2pg-Databases", dbs);
-	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "M2pg-Databases", dbs);
+	/* One reply, not chunks: the answer is built on the loop in one go either way, and its
+	 * size is bounded by READ_MAX_ROWS; HTTP/1.0 clients could not take chunks anyway. */
 	Buf b = {0};
-	rollup_write_json_stream(rr->rollup, &b, STREAM_CHUNK_BYTES, stream_flush, rr);
-	if (rr->streaming) {
-		stream_flush(rr, &b);
-		buf_free(&b);
-		web_log_request(req, 200, rr->start_us);
-		evhttp_send_reply_end(req);
-	} else {
-		web_reply(w, req, 200, &b, rr->start_us);
-	}
+	rollup_write_json(rr->rollup, &b);
 	rr->req = NULL;
+	web_reply(w, req, 200, &b, rr->start_us);
 }
 
 /* Adds binary rows (ROW_COLUMNS) to the rollup; false when there are too many. */
@@ -373,6 +348,10 @@ static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
 static void submit_phase(ReadReq *rr, Phase phase)
 {
 	Web *w = rr->web;
+	if (w->stopped) { /* shutting down: the loop will not run again */
+		read_answer(rr);
+		return;
+	}
 	rr->phase = phase;
 	rr->submitting = true;
 	int64_t left_us = rr->start_us + (int64_t)cfg->read_timeout_ms * 1000 - now_mono_us();

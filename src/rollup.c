@@ -312,11 +312,6 @@ static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, 
 
 void rollup_write_json(Rollup *r, Buf *out)
 {
-	rollup_write_json_stream(r, out, 0, NULL, NULL);
-}
-
-void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush flush, void *ctx)
-{
 	/* Rank names in byte order so groups sort by integers, not strings. */
 	uint32_t *order = malloc((r->nnames + 1) * sizeof(uint32_t));
 	uint32_t *rank = malloc((r->nnames + 1) * sizeof(uint32_t));
@@ -365,8 +360,6 @@ void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush 
 		if (k > 0)
 			buf_adds(out, ",\n");
 		write_name(out, r->name_bytes.p + n->off, n->len, &r->groups[k], j - k);
-		if (flush && out->len >= flush_at)
-			flush(ctx, out);
 		k = j;
 	}
 	buf_adds(out, "]\n");

@@ -49,9 +49,5 @@ bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t grou
 
 /* Sorts, de-duplicates and rolls up; appends the JSON array to out. Call once. */
 void rollup_write_json(Rollup *r, Buf *out);
-/* The same, calling flush(ctx, out) whenever out holds flush_at bytes or more, so a large
- * answer can go out in chunks (flush empties out). */
-typedef void (*RollupFlush)(void *ctx, Buf *out);
-void rollup_write_json_stream(Rollup *r, Buf *out, size_t flush_at, RollupFlush flush, void *ctx);
 
 #endif

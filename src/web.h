@@ -21,6 +21,7 @@ struct Web {
 	int ndbs;
 	int inflight; /* requests not yet answered */
 	bool shutting_down;
+	bool stopped; /* the loop has ended: answer at once, submit nothing */
 	int64_t shutdown_deadline_us;
 	struct event *shutdown_timer;
 };

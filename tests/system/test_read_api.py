@@ -5,7 +5,7 @@ import time
 import pytest
 
 from m2pg_sys import (STATS, assert_created, assert_error, assert_points, assert_read_ok,
-                      metric, read_series, wait_in_all)
+                      metric, read_series, unique_name, wait_in_all, wait_until)
 
 T = 1355202720  # 2012-12-11T05:12:00Z, on a minute boundary
 
@@ -134,3 +134,22 @@ def test_to_defaults_to_now(service):
                        for b in (now - 300, now - 100, now + 900)])
     series = read_series(service, name="default.to", **{"from": now - 200}, resolution="second")
     assert_points(series["default.to"]["count"], [(now - 100, 1)])
+
+
+def test_an_error_of_one_database_counts_it_out_instead_of_failing_the_read(service):
+    # Only an invalid regex is the client's fault; a database that cannot answer (here its
+    # catalogue is gone) is left out, and the others still answer.
+    name = unique_name("oneout")
+    assert_created(service.post(metric(name, bucket=1355202720, count=3)))
+    db1, db2 = service.dbs
+    wait_until(lambda: db1.count_rows("name = '%s'" % name) == 1
+               and db2.count_rows("name = '%s'" % name) == 1, 5, message="the row in both")
+    db2.psql("ALTER TABLE metric_names RENAME TO metric_names_away")
+    try:
+        r = service.get_metrics(name="^%s$" % name, resolution="hour",
+                                **{"from": 1355202720, "to": 1355202780})
+        assert r.status == 200, r
+        assert r.headers.get("M2pg-Databases") == "1/2"
+        assert r.json[0]["count"] == [{"bucket": 1355202000, "value": 3}]
+    finally:
+        db2.psql("ALTER TABLE metric_names_away RENAME TO metric_names")

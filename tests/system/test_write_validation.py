@@ -156,6 +156,9 @@ INVALID_STATS = [
     ("last-as-bool", {"last": True}, "last"),
     ("max-as-array", {"max": [1]}, "max"),
     ("median-as-object", {"median": {"v": 1}}, "median"),
+    # beyond 1e100 a count-weighted sum could overflow a double in an aggregate read
+    ("mean-above-1e100", {"count": 1, "mean": 1e101}, "mean"),
+    ("min-below-minus-1e100", {"min": -2e100}, "min"),
 ]
 
 

@@ -230,9 +230,9 @@ static void test_stats_present(void **state)
 		{"'count': 3, 'mean': null, 'median': null, 'min': null, 'max': null, 'perc95': null, "
 		 "'perc99': null, 'last': null",
 		 BIT(METRIC_COUNT), {3}},
-		{"'count': 10, 'mean': 1.5, 'median': 1.25, 'min': -1, 'max': 1e300, 'perc95': 9.5, "
-		 "'perc99': 9.9, 'last': 0.1",
-		 0xff, {10, 1.5, 1.25, -1, 1e300, 9.5, 9.9, 0.1}},
+		{"'count': 10, 'mean': 1.5, 'median': 1.25, 'min': -1e100, 'max': 1e100, 'perc95': 9.5, "
+		 "'perc99': 9.9, 'last': 5e-300",
+		 0xff, {10, 1.5, 1.25, -1e100, 1e100, 9.5, 9.9, 5e-300}},
 		{"'perc95': 95, 'perc99': 99", BIT(METRIC_PERC95) | BIT(METRIC_PERC99),
 		 {[METRIC_PERC95] = 95, [METRIC_PERC99] = 99}},
 		{"'count': 4.5, 'median': -0.001", BIT(METRIC_COUNT) | BIT(METRIC_MEDIAN), {4.5, 0, -0.001}},

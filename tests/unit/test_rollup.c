@@ -449,74 +449,6 @@ static void test_max_groups(void **state)
 	}
 }
 
-/* ---- the streamed answer ---- */
-
-typedef struct Collect {
-	Buf all;
-	int calls;
-	size_t flush_at;
-	bool short_chunk;
-} Collect;
-
-static void collect(void *ctx, Buf *b)
-{
-	Collect *c = ctx;
-	c->calls++;
-	if (b->len < c->flush_at)
-		c->short_chunk = true;
-	buf_add(&c->all, b->p, b->len);
-	buf_reset(b);
-}
-
-static void fill_for_stream(void)
-{
-	for (int k = 0; k < 300; k++) {
-		char name[32];
-		snprintf(name, sizeof(name), "stream.%03d", (k * 7) % 300);
-		for (int m = 0; m < 2; m++) {
-			TRow r = {name, T0 + m * 60 * US, (uint32_t)(k * 2 + m + 1), ALL_STATS,
-				  {1, 2, 3, 4, 5, 6, 7, 8.5}, 1};
-			add_row(&r);
-		}
-	}
-}
-
-/* Streamed in chunks, the answer is byte for byte the one written at once. */
-static void test_stream_same_answer(void **state)
-{
-	(void)state;
-	start(TM_MINUTE, 10000);
-	fill_for_stream();
-	finish();
-	char *whole = strdup(out.p);
-	assert_non_null(whole);
-	const struct {
-		size_t flush_at;
-		int min_calls, max_calls;
-	} cases[] = {{0, 300, 300}, {4096, 2, 299}, {1 << 30, 0, 0}};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		start(TM_MINUTE, 10000);
-		fill_for_stream();
-		Collect c = {{0}, 0, cases[i].flush_at, false};
-		Buf rest = {0};
-		rollup_write_json_stream(roll, &rest, cases[i].flush_at, collect, &c);
-		buf_add(&c.all, rest.p, rest.len);
-		buf_free(&rest);
-		bool same = strcmp(c.all.p, whole) == 0;
-		int calls = c.calls;
-		bool short_chunk = c.short_chunk;
-		buf_free(&c.all);
-		if (!same || calls < cases[i].min_calls || calls > cases[i].max_calls || short_chunk)
-			print_error("flush_at %zu: same=%d calls=%d short=%d\n", cases[i].flush_at, same,
-				    calls, short_chunk);
-		if (!same || calls < cases[i].min_calls || calls > cases[i].max_calls || short_chunk) {
-			free(whole);
-			fail();
-		}
-	}
-	free(whole);
-}
-
 /* ---- buckets: the start of the group, in Unix seconds, for every resolution ---- */
 
 static void test_group_buckets(void **state)
@@ -894,7 +826,6 @@ int main(void)
 		cmocka_unit_test_teardown(test_rules, teardown),
 		cmocka_unit_test_teardown(test_rules_from_aggregated_groups, teardown),
 		cmocka_unit_test_teardown(test_max_groups, teardown),
-		cmocka_unit_test_teardown(test_stream_same_answer, teardown),
 		cmocka_unit_test_teardown(test_group_buckets, teardown),
 		cmocka_unit_test_teardown(test_buckets_ascending, teardown),
 		cmocka_unit_test_teardown(test_names_sorted_by_bytes, teardown),
