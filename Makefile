@@ -33,8 +33,8 @@ build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
 build/asan/m2pg: $(ASAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-build/test_%: tests/unit/test_%.c $(PURE) | build
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(PURE:build/%.o=src/%.c) $(shell pkg-config --cflags --libs cmocka jansson) -lm
+build/test_%: tests/unit/test_%.c tests/unit/unit.h $(PURE) | build
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(PURE:build/%.o=src/%.c) $(shell pkg-config --cflags --libs cmocka jansson) -lm
 
 build build/asan:
 	mkdir -p $@

@@ -18,22 +18,9 @@
 
 #include "rollup.h"
 
-#define US INT64_C(1000000)
+#include "unit.h"
 #define BIT(stat) (uint8_t)(1u << (stat))
 #define ALL_STATS (uint8_t)0xff
-
-/* Microseconds since the epoch of a UTC civil time, computed by glibc. */
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm t = {0};
-	t.tm_year = y - 1900;
-	t.tm_mon = mo - 1;
-	t.tm_mday = d;
-	t.tm_hour = h;
-	t.tm_min = mi;
-	t.tm_sec = s;
-	return (int64_t)timegm(&t) * US;
-}
 
 /* Ids that sort like the number they are made from. */
 static Uuid id_of(uint32_t k)
