@@ -12,6 +12,9 @@
  * database that missed writes) are fetched as rows from those databases and merged row by row,
  * so the answer equals the rows-mode answer, up to the order of floating-point additions.
  *
+ * Answers over 64 KiB go out in chunks, the next written only when the client has taken the
+ * one before.
+ *
  * Deadlines: the whole read has READ_TIMEOUT_MS. The aggregate phase gets half of it when a
  * database is slow; whoever answered by then takes part, the rest counts as not answered. */
 #include "read.h"
@@ -19,6 +22,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,7 @@
 #include "tm.h"
 
 #define MAX_REGEX_BYTES 4096
+#define STREAM_CHUNK_BYTES (64 * 1024)
 
 enum { AGG_NAME, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
        AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
@@ -61,6 +66,13 @@ typedef struct ReadReq {
 	PGresult **agg;    /* per database: the aggregate phase's result, taken */
 	DbJob jobs[];
 } ReadReq;
+
+static void free_chunk(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
 
 static void read_unref(ReadReq *rr)
 {
@@ -90,6 +102,66 @@ static int answered(const ReadReq *rr)
 	return n;
 }
 
+static void stream_end(ReadReq *rr)
+{
+	struct evhttp_request *req = rr->req;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	rr->req = NULL;
+	rr->web->inflight--;
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	web_log_request(req, 200, rr->start_us);
+	evhttp_send_reply_end(req); /* frees req when its client has gone */
+	read_unref(rr);
+}
+
+static void stream_on_written(struct evhttp_connection *evcon, void *arg);
+
+/* Sends b (emptied) as a chunk; last: the answer is complete. */
+static void stream_send(ReadReq *rr, Buf *b, bool last)
+{
+	struct evbuffer *chunk = evbuffer_new();
+	if (!chunk)
+		fatal("at=oom");
+	size_t len;
+	char *p = buf_take(b, &len);
+	if (evbuffer_add_reference(chunk, p, len, free_chunk, NULL) < 0)
+		free(p);
+	evhttp_send_reply_chunk_with_cb(rr->req, chunk, last ? NULL : stream_on_written, rr);
+	evbuffer_free(chunk);
+	if (last)
+		stream_end(rr);
+}
+
+static void stream_on_written(struct evhttp_connection *evcon, void *arg)
+{
+	ReadReq *rr = arg;
+	(void)evcon;
+	if (!rr->req)
+		return;
+	Buf b = {0};
+	bool done = rollup_next_json(rr->rollup, &b, STREAM_CHUNK_BYTES);
+	stream_send(rr, &b, done);
+}
+
+/* The connection goes away mid-stream (client gone, timeout, shutdown). A request libevent
+ * detached from it is ours to end (which frees it); one still attached is freed with the
+ * connection. */
+static void stream_on_close(struct evhttp_connection *evcon, void *arg)
+{
+	ReadReq *rr = arg;
+	(void)evcon;
+	struct evhttp_request *req = rr->req;
+	if (!req)
+		return;
+	rr->req = NULL;
+	rr->web->inflight--;
+	log_info("at=request method=GET status=200 error=\"client gone mid-answer\"");
+	if (!evhttp_request_get_connection(req))
+		evhttp_send_reply_end(req);
+	read_unref(rr);
+}
+
 static void read_answer(ReadReq *rr)
 {
 	struct evhttp_request *req = rr->req;
@@ -117,12 +189,27 @@ static void read_answer(ReadReq *rr)
 	char dbs[32];
 	snprintf(dbs, sizeof(dbs), "%d/%d", n, w->ndbs);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "M2pg-Databases", dbs);
-	/* One reply, not chunks: the answer is built on the loop in one go either way, and its
-	 * size is bounded by READ_MAX_ROWS; HTTP/1.0 clients could not take chunks anyway. */
+	rollup_prepare(rr->rollup);
 	Buf b = {0};
-	rollup_write_json(rr->rollup, &b);
-	rr->req = NULL;
-	web_reply(w, req, 200, &b, rr->start_us);
+	bool done = rollup_next_json(rr->rollup, &b, STREAM_CHUNK_BYTES);
+	bool http11 = req->major > 1 || (req->major == 1 && req->minor >= 1);
+	if (done || !http11) { /* small, or a client that cannot take chunks: one reply */
+		while (!done)
+			done = rollup_next_json(rr->rollup, &b, SIZE_MAX);
+		rr->req = NULL;
+		web_reply(w, req, 200, &b, rr->start_us);
+		return;
+	}
+	/* Large: chunks, each written when the client has taken the one before, so the JSON in
+	 * memory is one chunk, not the whole answer. The stream keeps the request counted in
+	 * flight (shutdown waits for it) and holds a reference to rr until it ends. */
+	w->inflight++;
+	rr->refs++;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/json; charset=utf-8");
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_on_close, rr);
+	stream_send(rr, &b, false);
 }
 
 /* Adds binary rows (ROW_COLUMNS) to the rollup; false when there are too many. */

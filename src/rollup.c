@@ -39,6 +39,8 @@ struct Rollup {
 	Row *rows;
 	size_t nrows, cap_rows;
 	struct Agg *groups; /* aggregated by a database, then also those rolled up from rows */
+	uint32_t *order;    /* after rollup_prepare: name index of each rank */
+	size_t cursor;      /* the next group rollup_next_json() writes */
 	size_t ngroups, cap_groups;
 	Name *names;
 	size_t nnames, cap_names;
@@ -63,6 +65,7 @@ void rollup_free(Rollup *r)
 		return;
 	free(r->rows);
 	free(r->groups);
+	free(r->order);
 	free(r->names);
 	free(r->slots);
 	buf_free(&r->name_bytes);
@@ -310,7 +313,7 @@ static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, 
 	buf_addc(out, '}');
 }
 
-void rollup_write_json(Rollup *r, Buf *out)
+void rollup_prepare(Rollup *r)
 {
 	/* Rank names in byte order so groups sort by integers, not strings. */
 	uint32_t *order = malloc((r->nnames + 1) * sizeof(uint32_t));
@@ -350,19 +353,40 @@ void rollup_write_json(Rollup *r, Buf *out)
 		r->groups[k].name = rank[r->groups[k].name];
 	if (r->ngroups > 1)
 		qsort(r->groups, r->ngroups, sizeof(Agg), cmp_agg);
+	/* The rows are rolled into groups: give their memory back before the answer is written. */
+	free(r->rows);
+	r->rows = NULL;
+	r->nrows = r->cap_rows = 0;
+	free(rank);
+	r->order = order;
+	r->cursor = 0;
+}
 
-	buf_addc(out, '[');
-	for (size_t k = 0; k < r->ngroups;) {
+bool rollup_next_json(Rollup *r, Buf *out, size_t want)
+{
+	if (r->cursor == 0)
+		buf_addc(out, '[');
+	size_t k = r->cursor;
+	while (k < r->ngroups && out->len < want) {
 		size_t j = k;
 		while (j < r->ngroups && r->groups[j].name == r->groups[k].name)
 			j++;
-		const Name *n = &r->names[order[r->groups[k].name]];
+		const Name *n = &r->names[r->order[r->groups[k].name]];
 		if (k > 0)
 			buf_adds(out, ",\n");
 		write_name(out, r->name_bytes.p + n->off, n->len, &r->groups[k], j - k);
 		k = j;
 	}
+	r->cursor = k;
+	if (k < r->ngroups)
+		return false;
 	buf_adds(out, "]\n");
-	free(order);
-	free(rank);
+	return true;
+}
+
+void rollup_write_json(Rollup *r, Buf *out)
+{
+	rollup_prepare(r);
+	while (!rollup_next_json(r, out, SIZE_MAX))
+		;
 }

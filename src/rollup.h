@@ -47,7 +47,12 @@ void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t pre
 bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us,
 		      const RollAcc *acc) WARN_UNUSED;
 
-/* Sorts, de-duplicates and rolls up; appends the JSON array to out. Call once. */
+/* Sorts, de-duplicates and rolls up (no more rows or groups may be added after). */
+void rollup_prepare(Rollup *r);
+/* Appends the next part of the JSON answer, whole names until out holds want bytes; true
+ * once the answer is complete. */
+bool rollup_next_json(Rollup *r, Buf *out, size_t want);
+/* rollup_prepare() and the whole answer at once. Call once. */
 void rollup_write_json(Rollup *r, Buf *out);
 
 #endif

@@ -1,6 +1,9 @@
 """GET /metrics: query parameters, time windows and response format."""
 
+import json
+import socket
 import time
+import uuid
 
 import pytest
 
@@ -153,3 +156,70 @@ def test_an_error_of_one_database_counts_it_out_instead_of_failing_the_read(serv
         assert r.json[0]["count"] == [{"bucket": 1355202000, "value": 3}]
     finally:
         db2.psql("ALTER TABLE metric_names_away RENAME TO metric_names")
+
+
+def test_a_large_answer_is_the_same_in_chunks_and_in_one_piece(service):
+    # About 600 KB of JSON over 40 names: HTTP/1.1 gets it in chunks (of whole names),
+    # HTTP/1.0 (no chunks) in one piece.
+    prefix = unique_name("big")
+    rows = [{"id": str(uuid.uuid4()), "bucket": T + 60 * i, "name": "%s.%02d" % (prefix, k),
+             "count": i, "mean": i + 0.5, "median": 1, "min": 0, "max": i, "perc95": 2,
+             "perc99": 3, "last": 0.25} for k in range(40) for i in range(50)]
+    insert_in_parts(service.dbs, rows)
+    query = "/metrics?name=%s&from=%d&to=%d&resolution=second" % (prefix, T, T + 60 * 50)
+    chunked = raw_get(service.port, query, "HTTP/1.1")
+    whole = raw_get(service.port, query, "HTTP/1.0")
+    assert b"transfer-encoding: chunked" in chunked[0].lower()
+    assert b"transfer-encoding" not in whole[0].lower()
+    assert dechunk(chunked[1]) == whole[1]
+    answer = json.loads(whole[1])
+    assert [a["name"] for a in answer] == ["%s.%02d" % (prefix, k) for k in range(40)]
+    assert all(len(a[s]) == 50 for a in answer for s in STATS)
+    assert answer[39]["count"][49] == {"bucket": T + 60 * 49, "value": 49}
+
+
+def test_a_client_gone_in_the_middle_of_a_large_answer_harms_no_one(service):
+    name = unique_name("gone")
+    rows = [{"id": str(uuid.uuid4()), "bucket": T + 60 * i, "name": "%s.%02d" % (name, k),
+             "count": 1, "mean": 0.5} for k in range(30) for i in range(100)]
+    insert_in_parts(service.dbs, rows)
+    query = "/metrics?name=%s&from=%d&to=%d&resolution=minute" % (name, T, T + 60 * 100)
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % query).encode())
+        s.recv(1024)
+        s.close()
+    r = service.get_metrics(name=name, resolution="minute", **{"from": T, "to": T + 60 * 100})
+    assert r.status == 200 and len(r.json) == 30
+    assert all(len(a["count"]) == 100 for a in r.json)
+
+
+def insert_in_parts(dbs, rows, part=400):
+    for db in dbs:
+        for i in range(0, len(rows), part):
+            db.insert(rows[i:i + part])
+
+
+def raw_get(port, path, version):
+    """(head, body) of a GET read to the end of the answer over a raw socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(("GET %s %s\r\nHost: t\r\nConnection: close\r\n\r\n" % (path, version)).encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def dechunk(body):
+    out, rest = b"", body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, rest = out + rest[:size], rest[size + 2:]
