@@ -8,12 +8,13 @@
 #include "cfg.h"
 #include "schema.h"
 
-static bool wait_socket(PGconn *c, bool for_write, int64_t deadline_us)
+/* Waits for events (POLLIN, POLLOUT) on the socket until the deadline. */
+static bool wait_socket(PGconn *c, short events, int64_t deadline_us)
 {
 	int64_t left = deadline_us - now_mono_us();
 	if (left <= 0)
 		return false;
-	struct pollfd p = {.fd = PQsocket(c), .events = (short)(for_write ? POLLOUT : POLLIN)};
+	struct pollfd p = {.fd = PQsocket(c), .events = events};
 	return poll(&p, 1, (int)((left + 999) / 1000)) > 0;
 }
 
@@ -46,7 +47,9 @@ PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *cons
 		}
 		if (f == 0)
 			break;
-		if (!wait_socket(c, true, deadline)) {
+		/* A flush also reads, or a server busy sending to us and we busy sending to it
+		 * would wait on each other. */
+		if (!wait_socket(c, POLLOUT | POLLIN, deadline)) {
 			snprintf(err, errlen, "timeout: no answer within %d ms", timeout_ms);
 			goto broken;
 		}
@@ -57,7 +60,7 @@ PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *cons
 	}
 	for (;;) {
 		while (PQisBusy(c)) {
-			if (!wait_socket(c, false, deadline)) {
+			if (!wait_socket(c, POLLIN, deadline)) {
 				snprintf(err, errlen, "timeout: no answer within %d ms", timeout_ms);
 				goto broken;
 			}
@@ -119,7 +122,7 @@ PGconn *pgs_connect(const char *url, int timeout_ms, char *err, size_t errlen)
 			PQfinish(c);
 			return NULL;
 		}
-		if (!wait_socket(c, st == PGRES_POLLING_WRITING, deadline)) {
+		if (!wait_socket(c, st == PGRES_POLLING_WRITING ? POLLOUT : POLLIN, deadline)) {
 			snprintf(err, errlen, "connect: no answer within %d ms", timeout_ms);
 			PQfinish(c);
 			return NULL;
