@@ -37,6 +37,7 @@ struct Hints {
 	size_t count;      /* metrics queued */
 	int inflight;      /* batches of the current round not done */
 	int round_batches; /* batches the current round sent: the head of the queue */
+	bool submitting;   /* inside the loop that sends a round */
 	bool round_failed;
 	int backoff_ms;
 	struct event *timer;
@@ -72,6 +73,28 @@ static void round_done(Hints *h)
 		log_info("at=hints-drained db=%d worker=%d", db_index(h->db), h->worker);
 }
 
+/* Every batch of the round is done: the round's batches are the head of the queue; pop them
+ * when all went through, else try again later. */
+static void conclude_round(Hints *h)
+{
+	if (!h->round_failed) {
+		size_t popped = 0;
+		for (; h->round_batches > 0; h->round_batches--) {
+			HintBatch *x = h->head;
+			h->head = x->next;
+			h->count -= x->n;
+			popped += x->n;
+			batch_free(x);
+		}
+		if (!h->head)
+			h->tail = &h->head;
+		log_info("at=hints-delivered db=%d worker=%d metrics=%zu left=%zu", db_index(h->db), h->worker,
+			 popped, h->count);
+	}
+	h->round_batches = 0;
+	round_done(h);
+}
+
 static void batch_done(DbJob *job, DbOutcome *out)
 {
 	HintBatch *b = job->owner;
@@ -79,25 +102,8 @@ static void batch_done(DbJob *job, DbOutcome *out)
 	h->inflight--;
 	if (!out->ok)
 		h->round_failed = true;
-	if (h->inflight == 0) {
-		/* The round's batches are the head of the queue: pop them when all went through. */
-		if (!h->round_failed) {
-			size_t popped = 0;
-			for (; h->round_batches > 0; h->round_batches--) {
-				HintBatch *x = h->head;
-				h->head = x->next;
-				h->count -= x->n;
-				popped += x->n;
-				batch_free(x);
-			}
-			if (!h->head)
-				h->tail = &h->head;
-			log_info("at=hints-delivered db=%d worker=%d metrics=%zu left=%zu", db_index(h->db),
-				 h->worker, popped, h->count);
-		}
-		h->round_batches = 0;
-		round_done(h);
-	}
+	if (h->inflight == 0 && !h->submitting) /* a job may fail inside db_submit() */
+		conclude_round(h);
 }
 
 static void hints_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -113,21 +119,24 @@ static void hints_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	h->round_failed = false;
+	h->submitting = true;
 	size_t metrics = 0;
 	for (HintBatch *b = h->head; b && (metrics == 0 || metrics + b->n <= (size_t)cfg->batch_max); b = b->next) {
 		b->job = (DbJob){.kind = DB_JOB_INSERT, .done = batch_done, .owner = b, .metrics = b->m, .n = b->n};
+		h->inflight++;
+		h->round_batches++;
 		if (!db_submit(h->db, &b->job, cfg_write_patience_ms())) {
-			h->round_failed = true;
+			/* The queue is full: this round is what went in, if anything did. */
+			h->inflight--;
+			h->round_batches--;
+			h->round_failed |= h->round_batches == 0;
 			break;
 		}
 		metrics += b->n;
-		h->inflight++;
-		h->round_batches++;
 	}
-	if (h->inflight == 0) {
-		h->round_batches = 0;
-		round_done(h);
-	}
+	h->submitting = false;
+	if (h->inflight == 0)
+		conclude_round(h);
 }
 
 Hints *hints_new(struct event_base *base, Db *db, const char *url, int worker)
