@@ -486,3 +486,45 @@ def test_kill9_under_load_loses_no_acknowledged_write(fresh_pair, m2pg_factory):
     missing = acknowledged - stored
     assert not missing, "%d of %d acknowledged writes are in neither database, e.g. %s" % (
         len(missing), len(acknowledged), sorted(missing)[:5])
+
+
+def test_shutdown_with_a_read_stuck_on_a_hung_database_exits_0(pg_factory, m2pg_factory):
+    # Three databases: db2 hangs, db1 and db3 disagree on a group, so the read waits in its
+    # aggregate phase and would go on to fetch rows. SIGTERM: the grace period runs out with
+    # the read in flight; ending it then must not touch the freed HTTP layer.
+    dbs = [pg_factory("db1"), pg_factory("db2"), pg_factory("db3")]
+    svc = m2pg_factory(dbs, write_timeout_ms=WRITE_MS, read_timeout_ms=60000,
+                       extra_env={"WRITE_PATIENCE_MS": str(WRITE_MS)})
+    wait_until(lambda: svc.health().json.get("connected") == 3, 10,
+               message="m2pg to connect to every database")
+    for db in dbs:
+        db.wait_for_schema()
+    name = unique_name("stuck")
+    shared = {"id": new_id(), "bucket": T, "name": name, "count": 1}
+    dbs[0].insert([shared])
+    dbs[2].insert([shared, {"id": new_id(), "bucket": T + 1, "name": name, "count": 2}])
+    answers = []
+
+    def read():
+        try:
+            answers.append(svc.get_metrics(timeout=60, name=name, resolution="hour",
+                                           **{"from": T, "to": T + 60}).status)
+        except OSError as e:  # the loop ended before the answer could be written
+            answers.append(type(e).__name__)
+
+    dbs[1].pause()
+    try:
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(1)
+        svc.stopped_by_us = True
+        t0 = time.monotonic()
+        svc.proc.send_signal(signal.SIGTERM)
+        rc = svc.proc.wait(40)
+        elapsed = time.monotonic() - t0
+    finally:
+        dbs[1].resume()
+    assert rc == 0, "m2pg exited %d\n%s" % (rc, svc.logs())
+    assert elapsed < 30, "m2pg took %.1fs to exit" % elapsed
+    reader.join(10)
+    assert answers and answers[0] != 200, answers  # it never had all it needed to answer
