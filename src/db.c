@@ -265,7 +265,7 @@ static void build_insert(Conn *c, const DbJob *jobs)
 static bool conn_send_inserts(Conn *c)
 {
 	Db *db = c->db;
-	DbJob *first = db->wq, **tail = &c->inflight;
+	DbJob **tail = &c->inflight;
 	size_t metrics = 0;
 	while (db->wq && (metrics == 0 || metrics + db->wq->n <= (size_t)cfg->batch_max)) {
 		DbJob *j = db->wq;
@@ -278,7 +278,6 @@ static bool conn_send_inserts(Conn *c)
 	if (!db->wq)
 		db->wq_tail = &db->wq;
 	db->wq_metrics -= metrics;
-	(void)first;
 	c->inflight_metrics = metrics;
 	c->inflight_kind = DB_JOB_INSERT;
 	build_insert(c, c->inflight);
@@ -397,17 +396,15 @@ static void conn_complete(Conn *c)
 	c->result = NULL;
 	DbOutcome out = {.ok = !c->failed, .res = res};
 	snprintf(out.sqlstate, sizeof(out.sqlstate), "%s", c->sqlstate);
-	out.error = c->error;
 	out.client_fault = c->failed && is_client_fault(c->sqlstate);
 	bool gone = c->failed && is_connection_gone(c->sqlstate);
-	char error[256];
+	char error[256]; /* c->error is reset before the callbacks run */
 	snprintf(error, sizeof(error), "%s", c->error);
 	out.error = error;
 
-	if (c->inflight_kind == DB_JOB_INSERT && !c->failed)
-		for (const DbJob *j = jobs; j; j = j->next)
-			for (size_t i = 0; i < j->n; i++)
-				nameset_add(db->names, j->metrics[i].name, j->metrics[i].name_len);
+	if (c->inflight_kind == DB_JOB_INSERT && !c->failed) /* the names the batch added */
+		for (size_t i = 0; i < c->ins.nnew; i++)
+			nameset_add(db->names, c->ins.new_names[i]->name, c->ins.new_names[i]->name_len);
 	if (c->inflight_kind == DB_JOB_INSERT) {
 		if (c->failed)
 			log_error("at=insert-error db=%d host=%s rows=%zu sqlstate=%s error=\"%s\"",
@@ -558,7 +555,6 @@ static void db_on_janitor(evutil_socket_t fd, short what, void *arg)
 			conn_fail(c, "timeout");
 		}
 	}
-	/* Queued jobs are in submit order and share a timeout per kind, so the head expires first. */
 	expire_queue(&db->wq, &db->wq_tail, &db->wq_metrics, now);
 	expire_queue(&db->qq, &db->qq_tail, NULL, now);
 }

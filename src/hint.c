@@ -172,11 +172,6 @@ void hints_free(Hints *h)
 	free(h);
 }
 
-size_t hints_count(const Hints *h)
-{
-	return h->count;
-}
-
 bool hints_draining(const Hints *h)
 {
 	return h->head && db_connected(h->db) > 0;

@@ -43,11 +43,6 @@ void nameset_free(NameSet *s)
 	free(s);
 }
 
-size_t nameset_count(const NameSet *s)
-{
-	return s->count;
-}
-
 static Slot *find(const NameSet *s, const char *name, size_t len, uint32_t h)
 {
 	size_t mask = s->nslots - 1;

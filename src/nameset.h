@@ -13,7 +13,6 @@ NameSet *nameset_new(size_t max);
 void nameset_free(NameSet *s);
 bool nameset_has(const NameSet *s, const char *name, size_t len);
 void nameset_add(NameSet *s, const char *name, size_t len);
-size_t nameset_count(const NameSet *s);
 void nameset_clear(NameSet *s);
 
 #endif

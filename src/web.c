@@ -12,8 +12,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/queue.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +21,6 @@
 #include "jsonw.h"
 #include "hint.h"
 #include "read.h"
-#include "tm.h"
 
 #define MAX_BODY_BYTES (1024 * 1024)
 #define MAX_REGEX_BYTES 4096
