@@ -79,8 +79,10 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"WRITE_TIMEOUT_MS", 1000, 1, 600000, &c->write_timeout_ms},
 		{"WRITE_PATIENCE_MS", 5000, 1, 600000, &c->write_patience_ms},
 		{"READ_TIMEOUT_MS", 10000, 1, 3600000, &c->read_timeout_ms},
+		{"STRAGGLER_MS", 100, 1, 600000, &c->straggler_ms},
+		{"READ_CONCURRENCY", 8, 1, 10000, &c->read_concurrency},
 		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
-		{"DB_CONNECTIONS", 4, 1, 64, &c->db_connections},
+		{"DB_CONNECTIONS", 4, 2, 64, &c->db_connections}, /* one is always left for inserts */
 		{"WRITE_BATCHES", 1, 1, 64, &c->write_batches},
 		{"DB_QUEUE_MAX", 100000, 10000, 10000000, &c->db_queue_max}, /* a whole batch fits */
 		{"BATCH_MAX", 2000, 1, 100000, &c->batch_max},

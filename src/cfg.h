@@ -14,6 +14,8 @@ typedef struct Cfg {
 	int write_timeout_ms;
 	int write_patience_ms; /* see cfg_write_patience_ms() */
 	int read_timeout_ms;
+	int straggler_ms;     /* how long a read waits for a suspect database once others answered */
+	int read_concurrency; /* reads in flight per worker; more are refused with 503 */
 	int connect_timeout_ms;
 	int db_connections;   /* per database */
 	int write_batches;    /* insert batches in flight per database */

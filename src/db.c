@@ -4,6 +4,11 @@
  *   READY --job--> BUSY --results--> READY
  *   any state --error or deadline--> BACKOFF (in-flight jobs fail, the socket is closed)
  *
+ * The database as a whole is UP, SUSPECT or DOWN (see db.h): DOWN once no connection is ready
+ * after one fails, which fails every queued job at once and makes db_submit() refuse, so no
+ * request waits out a deadline on a database known to be gone (PgBouncer fails its waiting
+ * clients when a server login fails the same way); UP again when a connection is set up.
+ *
  * Invariants: conn_set_state() is the only place the state changes; a connection has at most
  * one libevent watch; the watch is removed before PQfinish; in-flight jobs are detached before
  * their callbacks run, since a callback may free its job. Inserts queue per database and a
@@ -62,8 +67,9 @@ struct Db {
 	size_t wq_metrics;
 	DbJob *qq, **qq_tail;
 	struct event *janitor;
-	int64_t last_attempt_us;
-	bool up; /* some connection was ready since the last db-down */
+	DbHealth health;
+	bool ever_up;
+	double rate; /* metrics committed per ms by loaded batches (EWMA); 0: not measured */
 	NameSet *names; /* names known to be in the database's catalogue */
 };
 
@@ -71,7 +77,28 @@ static void conn_connect(Conn *c);
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
 static void db_dispatch(Db *db);
 static void expire_queue(DbJob **head, DbJob ***tail, size_t *metrics, int64_t now);
+static void fail_queues(Db *db, const char *why);
 int db_connected(const Db *db);
+
+const char *db_health_name(DbHealth h)
+{
+	static const char *const names[] = {"up", "suspect", "down"};
+	return names[h];
+}
+
+/* The only place the health changes; each change is one log line, never one per request. */
+static void db_set_health(Db *db, DbHealth h)
+{
+	if (db->health == h)
+		return;
+	int level = h == DB_UP ? LOG_INFO : LOG_WARN;
+	if (log_level <= level)
+		log_write(level, "at=db-state db=%d host=%s from=%s to=%s", db->index, db->label,
+			  db_health_name(db->health), db_health_name(h));
+	db->health = h;
+	if (h == DB_DOWN)
+		fail_queues(db, "database down");
+}
 
 static void conn_set_state(Conn *c, ConnState s)
 {
@@ -175,18 +202,18 @@ static void conn_fail(Conn *c, const char *why)
 	DbJob *jobs = c->inflight;
 	c->inflight = NULL;
 	c->inflight_metrics = 0;
+	bool sent = c->state == CONN_BUSY;
 	conn_set_state(c, CONN_BACKOFF);
 	conn_backoff(c);
-	if (db->up && db_connected(db) == 0) {
-		db->up = false;
-		log_warn("at=db-down db=%d host=%s", db->index, db->label);
-	}
-	DbOutcome out = {.ok = false, .error = why};
+	DbOutcome out = {.ok = false, .maybe_applied = sent, .error = why};
 	snprintf(out.sqlstate, sizeof(out.sqlstate), "%s", c->sqlstate);
 	c->failed = false;
 	c->error[0] = c->sqlstate[0] = '\0';
 	finish_jobs(jobs, &out);
-	db_dispatch(db); /* queued work goes to the connections still up */
+	if (db_connected(db) == 0)
+		db_set_health(db, DB_DOWN);
+	else
+		db_dispatch(db); /* queued work goes to the connections still up */
 }
 
 /* Flushes pending output; false when the connection broke. */
@@ -212,7 +239,6 @@ static void conn_connect(Conn *c)
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *vals[] = {db->url, "m2pg", NULL};
 	evtimer_del(c->timer);
-	db->last_attempt_us = now_mono_us();
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	conn_set_state(c, CONN_CONNECTING);
 	c->deadline_us = now_mono_us() + (int64_t)cfg->connect_timeout_ms * 1000;
@@ -320,7 +346,7 @@ static void db_dispatch(Db *db)
 			reading += db->conns[i].inflight_kind == DB_JOB_QUERY;
 		}
 	}
-	int max_reading = db->nconns > 1 ? db->nconns - 1 : 1;
+	int max_reading = db_connected(db) - 1; /* one connection that is up stays for inserts */
 	if (db->qq) /* a read whose time is up is not worth a statement */
 		expire_queue(&db->qq, &db->qq_tail, NULL, now_mono_us());
 	for (int i = 0; i < db->nconns && (db->wq || db->qq); i++) {
@@ -377,12 +403,14 @@ static void conn_complete(Conn *c)
 			}
 			return;
 		}
-		if (!db->up) {
+		if (db->health == DB_DOWN || !db->ever_up) {
 			log_info("at=db-up db=%d host=%s schema=ok", db->index, db->label);
 			/* It may come back restored or replaced: its catalogue may lack names we knew. */
 			nameset_clear(db->names);
 		}
-		db->up = true;
+		db->ever_up = true;
+		if (db->health == DB_DOWN)
+			db_set_health(db, DB_UP);
 		c->backoff_ms = 0;
 		conn_set_state(c, CONN_READY);
 		db_dispatch(db);
@@ -395,9 +423,10 @@ static void conn_complete(Conn *c)
 	c->inflight = NULL;
 	c->result = NULL;
 	DbOutcome out = {.ok = !c->failed, .res = res};
+	bool gone = c->failed && is_connection_gone(c->sqlstate);
+	out.maybe_applied = gone; /* the commit may have happened before the connection broke */
 	snprintf(out.sqlstate, sizeof(out.sqlstate), "%s", c->sqlstate);
 	out.client_fault = c->failed && is_client_fault(c->sqlstate);
-	bool gone = c->failed && is_connection_gone(c->sqlstate);
 	char error[256]; /* c->error is reset before the callbacks run */
 	snprintf(error, sizeof(error), "%s", c->error);
 	out.error = error;
@@ -410,8 +439,16 @@ static void conn_complete(Conn *c)
 			log_error("at=insert-error db=%d host=%s rows=%zu sqlstate=%s error=\"%s\"",
 				  db->index, db->label, c->inflight_metrics, c->sqlstate, c->error);
 		else
-			log_info("at=insert db=%d rows=%zu measure#m2pg.insert.ms=%lld", db->index,
-				 c->inflight_metrics, (long long)ms);
+			log_debug("at=insert db=%d rows=%zu measure#m2pg.insert.ms=%lld", db->index,
+				  c->inflight_metrics, (long long)ms);
+		if (!c->failed && c->inflight_metrics >= 64) {
+			/* Only batches of some size say what the database commits under load: a lone
+			 * metric's round trip is latency, not throughput. */
+			double sample = (double)c->inflight_metrics / (double)(ms > 0 ? ms : 1);
+			db->rate = db->rate > 0 ? 0.8 * db->rate + 0.2 * sample : sample;
+		}
+		if (!c->failed && db->health == DB_SUSPECT && ms < cfg->write_timeout_ms)
+			db_set_health(db, DB_UP);
 	} else if (c->failed) {
 		log_warn("at=query-error db=%d host=%s sqlstate=%s error=\"%s\" client_fault=%s",
 			 db->index, db->label, c->sqlstate, c->error, out.client_fault ? "true" : "false");
@@ -552,6 +589,8 @@ static void db_on_janitor(evutil_socket_t fd, short what, void *arg)
 		if ((c->state == CONN_CONNECTING || c->state == CONN_SETUP || c->state == CONN_BUSY) &&
 		    now > c->deadline_us) {
 			snprintf(c->error, sizeof(c->error), "no answer within the deadline");
+			if (c->state == CONN_BUSY && db->health == DB_UP)
+				db_set_health(db, DB_SUSPECT);
 			conn_fail(c, "timeout");
 		}
 	}
@@ -597,15 +636,10 @@ void db_start(Db *db)
 		conn_connect(&db->conns[i]);
 }
 
-void db_abort_all(Db *db)
+/* Fails every queued job (not those in flight). */
+static void fail_queues(Db *db, const char *why)
 {
-	DbOutcome out = {.ok = false, .error = "shutting down"};
-	for (int i = 0; i < db->nconns; i++) {
-		Conn *c = &db->conns[i];
-		DbJob *jobs = c->inflight;
-		c->inflight = NULL;
-		finish_jobs(jobs, &out);
-	}
+	DbOutcome out = {.ok = false, .error = why};
 	DbJob *w = db->wq, *q = db->qq;
 	db->wq = db->qq = NULL;
 	db->wq_tail = &db->wq;
@@ -613,6 +647,18 @@ void db_abort_all(Db *db)
 	db->wq_metrics = 0;
 	finish_jobs(w, &out);
 	finish_jobs(q, &out);
+}
+
+void db_abort_all(Db *db)
+{
+	DbOutcome out = {.ok = false, .maybe_applied = true, .error = "shutting down"};
+	for (int i = 0; i < db->nconns; i++) {
+		Conn *c = &db->conns[i];
+		DbJob *jobs = c->inflight;
+		c->inflight = NULL;
+		finish_jobs(jobs, &out);
+	}
+	fail_queues(db, "shutting down");
 }
 
 void db_free(Db *db)
@@ -638,9 +684,10 @@ void db_free(Db *db)
 
 bool db_submit(Db *db, DbJob *job, int timeout_ms)
 {
-	int64_t now = now_mono_us();
+	if (db->health == DB_DOWN)
+		return false; /* the reconnect loop alone probes it */
 	job->next = NULL;
-	job->deadline_us = now + (int64_t)timeout_ms * 1000;
+	job->deadline_us = now_mono_us() + (int64_t)timeout_ms * 1000;
 	if (job->kind == DB_JOB_INSERT) {
 		if (db->wq_metrics + job->n > (size_t)cfg->db_queue_max)
 			return false;
@@ -651,15 +698,40 @@ bool db_submit(Db *db, DbJob *job, int timeout_ms)
 		*db->qq_tail = job;
 		db->qq_tail = &job->next;
 	}
-	/* A database that is down is tried now rather than at the end of its backoff, at most
-	 * every 100 ms, so that writes succeed again soon after it returns. */
-	bool trying = false;
-	for (int i = 0; i < db->nconns; i++)
-		trying |= db->conns[i].state != CONN_BACKOFF;
-	if (!trying && now - db->last_attempt_us >= 100000)
-		conn_connect(&db->conns[0]);
 	db_dispatch(db);
 	return true;
+}
+
+size_t db_queued_metrics(const Db *db)
+{
+	size_t n = db->wq_metrics;
+	for (int i = 0; i < db->nconns; i++)
+		n += db->conns[i].inflight_metrics;
+	return n;
+}
+
+bool db_can_commit(const Db *db, size_t n, int ms)
+{
+	if (db->rate <= 0)
+		return true;
+	return (double)(db_queued_metrics(db) + n) / db->rate <= (double)ms;
+}
+
+DbHealth db_health(const Db *db)
+{
+	return db->health;
+}
+
+void db_mark_suspect(Db *db)
+{
+	if (db->health == DB_UP)
+		db_set_health(db, DB_SUSPECT);
+}
+
+void db_mark_answered(Db *db)
+{
+	if (db->health == DB_SUSPECT)
+		db_set_health(db, DB_UP);
 }
 
 int db_index(const Db *db)

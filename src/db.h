@@ -18,6 +18,7 @@ typedef enum { DB_JOB_INSERT, DB_JOB_QUERY } DbJobKind;
 
 typedef struct DbOutcome {
 	bool ok;
+	bool maybe_applied;  /* failed, but the statement was sent: it may have committed */
 	bool client_fault;   /* SQLSTATE class 22 or 42: the request's fault, not the database's */
 	char sqlstate[6];
 	const char *error;   /* valid during the callback */
@@ -45,12 +46,34 @@ struct DbJob {
 	int formats[6];
 };
 
+/* A database's health drives the fan-out:
+ *   UP       answering; asked by every read and write.
+ *   SUSPECT  it missed a deadline: still asked, but a read waits for it only a short straggler
+ *            window (STRAGGLER_MS) once the others have answered. Answering in time makes it UP.
+ *   DOWN     every connection is failing: skipped by reads and writes at once (db_submit refuses,
+ *            queued jobs fail when it goes down); only the reconnect loop probes it.
+ * A database starts UP, so the first requests wait for its connections rather than fail. */
+typedef enum { DB_UP, DB_SUSPECT, DB_DOWN } DbHealth;
+
 Db *db_new(struct event_base *base, int index, const char *url);
 /* Starts connecting; never blocks. */
 void db_start(Db *db);
 void db_free(Db *db);
-/* Queues a job; false (and done() is not called) when the database's queue is full. */
+/* Queues a job; false (and done() is not called) when the database is down or its queue is
+ * full. */
 bool db_submit(Db *db, DbJob *job, int timeout_ms) WARN_UNUSED;
+/* Whether n more metrics would be committed within ms at the rate this database has been
+ * measured to commit under load (true while it has not been measured), counting what is queued
+ * and in flight before them. */
+bool db_can_commit(const Db *db, size_t n, int ms);
+DbHealth db_health(const Db *db);
+const char *db_health_name(DbHealth h);
+/* The database missed a deadline (a read waited for it in vain). */
+void db_mark_suspect(Db *db);
+/* The database answered a read in time. */
+void db_mark_answered(Db *db);
+/* Metrics queued and in flight. */
+size_t db_queued_metrics(const Db *db);
 int db_index(const Db *db);
 const char *db_label(const Db *db);
 /* How many connections are ready for work. */

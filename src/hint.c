@@ -172,6 +172,16 @@ void hints_free(Hints *h)
 	free(h);
 }
 
+size_t hints_count(const Hints *h)
+{
+	return h->count;
+}
+
+uint64_t hints_dropped(const Hints *h)
+{
+	return h->dropped;
+}
+
 bool hints_draining(const Hints *h)
 {
 	return h->head && db_connected(h->db) > 0;

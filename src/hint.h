@@ -20,6 +20,8 @@ Hints *hints_new(struct event_base *base, Db *db, const char *url, int worker);
 void hints_free(Hints *h);
 /* Copies the metrics in. */
 void hints_add(Hints *h, const Metric *m, size_t n);
+size_t hints_count(const Hints *h);
+uint64_t hints_dropped(const Hints *h);
 /* Hints are waiting and the database is up, so they are worth waiting for at shutdown. */
 bool hints_draining(const Hints *h);
 /* Writes what is left to the spool directory (when set) and empties the queue. */

@@ -58,6 +58,7 @@ typedef struct ReadReq {
 	bool submitting;
 	bool too_many;
 	struct event *timer;
+	struct event *straggler; /* armed when only suspect databases are left to answer */
 	char *regex;
 	char from[40], to[40], limit[24];
 	Buf names, lo, hi; /* the group-rows statement's arrays */
@@ -80,6 +81,8 @@ static void read_unref(ReadReq *rr)
 		return;
 	if (rr->timer)
 		event_free(rr->timer);
+	if (rr->straggler)
+		event_free(rr->straggler);
 	for (int i = 0; i < rr->web->ndbs; i++)
 		if (rr->agg[i])
 			PQclear(rr->agg[i]);
@@ -108,6 +111,7 @@ static void stream_end(ReadReq *rr)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	rr->req = NULL;
 	rr->web->inflight--;
+	rr->web->reads_inflight--;
 	if (evcon)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 	web_log_request(req, 200, rr->start_us);
@@ -156,6 +160,7 @@ static void stream_on_close(struct evhttp_connection *evcon, void *arg)
 		return;
 	rr->req = NULL;
 	rr->web->inflight--;
+	rr->web->reads_inflight--;
 	log_info("at=request method=GET status=200 error=\"client gone mid-answer\"");
 	if (!evhttp_request_get_connection(req))
 		evhttp_send_reply_end(req);
@@ -169,6 +174,7 @@ static void read_answer(ReadReq *rr)
 	if (!req)
 		return;
 	w->inflight--;
+	w->reads_inflight--;
 	evtimer_del(rr->timer);
 	if (rr->too_many) {
 		rr->req = NULL;
@@ -204,6 +210,7 @@ static void read_answer(ReadReq *rr)
 	 * memory is one chunk, not the whole answer. The stream keeps the request counted in
 	 * flight (shutdown waits for it) and holds a reference to rr until it ends. */
 	w->inflight++;
+	w->reads_inflight++;
 	rr->refs++;
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/json; charset=utf-8");
@@ -379,6 +386,22 @@ static void phase_done(ReadReq *rr)
 		read_answer(rr);
 }
 
+/* Some database answered this phase and every one still out is suspect: wait for those at
+ * most STRAGGLER_MS more, not the whole timeout. */
+static void maybe_straggle(ReadReq *rr)
+{
+	bool some_answered = false;
+	for (int i = 0; i < rr->web->ndbs; i++) {
+		if (rr->busy[i] && db_health(rr->web->dbs[i]) == DB_UP)
+			return;
+		some_answered |= rr->ok[i] && !rr->busy[i];
+	}
+	if (!some_answered || evtimer_pending(rr->straggler, NULL))
+		return;
+	struct timeval tv = {cfg->straggler_ms / 1000, (cfg->straggler_ms % 1000) * 1000};
+	evtimer_add(rr->straggler, &tv);
+}
+
 static void read_job_done(DbJob *job, DbOutcome *out)
 {
 	ReadReq *rr = job->owner;
@@ -387,6 +410,8 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 	/* A database already counted out (its phase timed out) answers too late: ignore it. */
 	if (rr->req && rr->ok[i]) {
 		rr->pending--;
+		if (out->ok)
+			db_mark_answered(rr->web->dbs[i]);
 		if (out->ok) {
 			if (rr->phase == PHASE_AGG) {
 				rr->agg[i] = out->res; /* taken */
@@ -400,6 +425,7 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 			struct evhttp_request *req = rr->req;
 			rr->req = NULL;
 			rr->web->inflight--;
+			rr->web->reads_inflight--;
 			evtimer_del(rr->timer);
 			char msg[300];
 			snprintf(msg, sizeof(msg), "invalid query: %s", out->error);
@@ -410,6 +436,8 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 		}
 		if (rr->req && !rr->submitting && rr->pending == 0)
 			phase_done(rr);
+		else if (rr->req && !rr->submitting)
+			maybe_straggle(rr);
 	}
 	read_unref(rr);
 }
@@ -419,10 +447,14 @@ static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
 	ReadReq *rr = arg;
 	(void)fd;
 	(void)what;
-	/* Whoever has not answered this phase is out. */
-	for (int i = 0; i < rr->web->ndbs; i++)
-		if (rr->busy[i])
+	/* Whoever has not answered this phase is out, and suspect from now on. */
+	evtimer_del(rr->straggler);
+	for (int i = 0; i < rr->web->ndbs; i++) {
+		if (rr->busy[i]) {
 			rr->ok[i] = false;
+			db_mark_suspect(rr->web->dbs[i]);
+		}
+	}
 	rr->pending = 0;
 	int64_t left = rr->start_us + (int64_t)cfg->read_timeout_ms * 1000 - now_mono_us();
 	if (rr->phase == PHASE_AGG && left > 0) {
@@ -441,6 +473,7 @@ static void submit_phase(ReadReq *rr, Phase phase)
 	}
 	rr->phase = phase;
 	rr->submitting = true;
+	evtimer_del(rr->straggler);
 	int64_t left_us = rr->start_us + (int64_t)cfg->read_timeout_ms * 1000 - now_mono_us();
 	int timeout_ms = left_us > 1000 ? (int)(left_us / 1000) : 1;
 	/* The aggregate phase leaves half the time to fetch the rows of groups that differ. */
@@ -490,6 +523,8 @@ static void submit_phase(ReadReq *rr, Phase phase)
 	rr->submitting = false;
 	if (rr->req && rr->pending == 0)
 		phase_done(rr);
+	else if (rr->req)
+		maybe_straggle(rr);
 }
 
 static const char *query_get(struct evkeyvalq *q, const char *key)
@@ -537,6 +572,16 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 		return;
 	}
 
+	if (w->reads_inflight >= cfg->read_concurrency) {
+		/* Each read holds memory and database time: past the cap, ask the client to come back
+		 * rather than slow every read down. */
+		evhttp_clear_headers(&q);
+		w->reads_refused++;
+		Buf b = {0};
+		jsonw_error(&b, "too many reads in flight (READ_CONCURRENCY); retry shortly", NULL, -1);
+		web_reply_503(w, req, &b, 1, start_us);
+		return;
+	}
 	size_t n = (size_t)w->ndbs;
 	ReadReq *rr = calloc(1, sizeof(*rr) + n * sizeof(DbJob));
 	if (!rr || !(rr->regex = strdup(name)) || !(rr->ok = calloc(n, sizeof(bool))) ||
@@ -557,9 +602,11 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	tm_format_pg(to_us, rr->to);
 	snprintf(rr->limit, sizeof(rr->limit), "%d", cfg->read_max_rows + 1);
 	rr->timer = evtimer_new(w->base, read_on_timeout, rr);
-	if (!rr->timer)
+	rr->straggler = evtimer_new(w->base, read_on_timeout, rr);
+	if (!rr->timer || !rr->straggler)
 		fatal("at=oom");
 	w->inflight++;
+	w->reads_inflight++;
 	/* At minute resolution and finer a group rarely holds more than a row or two (l2met sends one
 	 * summary a minute), where the aggregate costs the database more than sending the rows. */
 	submit_phase(rr, cfg->read_aggregate && tres >= TM_HOUR ? PHASE_AGG : PHASE_ROWS);

@@ -63,7 +63,7 @@ void web_reply(Web *w, struct evhttp_request *req, int code, Buf *body, int64_t 
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-	if (code == 503)
+	if (code == 503 && !evhttp_find_header(h, "Retry-After"))
 		evhttp_add_header(h, "Retry-After", "1");
 	size_t len;
 	char *p = buf_take(body, &len);
@@ -72,6 +72,14 @@ void web_reply(Web *w, struct evhttp_request *req, int code, Buf *body, int64_t 
 	web_log_request(req, code, start_us);
 	evhttp_send_reply(req, code, reason(code), NULL);
 	(void)w;
+}
+
+void web_reply_503(Web *w, struct evhttp_request *req, Buf *body, int retry_after_s, int64_t start_us)
+{
+	char secs[16];
+	snprintf(secs, sizeof(secs), "%d", retry_after_s > 0 ? retry_after_s : 1);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", secs);
+	web_reply(w, req, 503, body, start_us);
 }
 
 void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *msg, const char *field,
@@ -84,6 +92,9 @@ void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *m
 
 /* ---------- POST /metrics ---------- */
 
+/* Per database, how a write ended for it; decides the hints once every database is done. */
+typedef enum { WDB_PENDING, WDB_COMMITTED, WDB_FAILED, WDB_SKIPPED } WriteDbState;
+
 typedef struct WriteReq {
 	Web *web;
 	struct evhttp_request *req; /* NULL once answered */
@@ -92,21 +103,42 @@ typedef struct WriteReq {
 	int refs;
 	int submitted, committed, failed;
 	bool submitting;
+	bool acked;         /* answered 201 */
+	bool maybe_applied; /* a failed insert may have committed anyway */
 	struct event *timer;
+	WriteDbState *dbstate;
 	DbJob jobs[];
 } WriteReq;
+
+/* Once no database has the write any more: every database that failed or was skipped gets the
+ * metrics as hints, but only when another committed them. A write that no database committed
+ * was answered 503 and is not stored later behind the client's back. */
+static void write_settle(WriteReq *wr)
+{
+	Web *w = wr->web;
+	for (int i = 0; i < w->ndbs; i++) {
+		if (wr->dbstate[i] != WDB_FAILED && wr->dbstate[i] != WDB_SKIPPED)
+			continue;
+		w->writes_failed[i] += wr->batch.n;
+		if (wr->committed > 0)
+			hints_add(w->hints[i], wr->batch.m, wr->batch.n);
+	}
+}
 
 static void write_unref(WriteReq *wr)
 {
 	if (--wr->refs > 0)
 		return;
+	write_settle(wr);
 	if (wr->timer)
 		event_free(wr->timer);
 	metric_batch_free(&wr->batch);
+	free(wr->dbstate);
 	free(wr);
 }
 
-static void write_answer(WriteReq *wr, int code, const char *error)
+/* stored: "false" (nothing of it is stored, or will be) or "\"unknown\"" (it may still land). */
+static void write_refuse(WriteReq *wr, const char *error, const char *stored, int retry_after_s)
 {
 	struct evhttp_request *req = wr->req;
 	if (!req)
@@ -115,10 +147,23 @@ static void write_answer(WriteReq *wr, int code, const char *error)
 	wr->web->inflight--;
 	if (wr->timer)
 		evtimer_del(wr->timer);
-	if (code != 201) {
-		web_reply_error(wr->web, req, code, error, NULL, -1, wr->start_us);
+	Buf b = {0};
+	buf_adds(&b, "{\"error\": ");
+	jsonw_string(&b, error, strlen(error));
+	buf_addf(&b, ", \"stored\": %s}\n", stored);
+	web_reply_503(wr->web, req, &b, retry_after_s, wr->start_us);
+}
+
+static void write_answer(WriteReq *wr)
+{
+	struct evhttp_request *req = wr->req;
+	if (!req)
 		return;
-	}
+	wr->req = NULL;
+	wr->acked = true;
+	wr->web->inflight--;
+	if (wr->timer)
+		evtimer_del(wr->timer);
 	Buf b = {0};
 	buf_reserve(&b, wr->batch.n * (UUID_STR_LEN + 4) + 4);
 	if (wr->batch.is_array)
@@ -134,22 +179,34 @@ static void write_answer(WriteReq *wr, int code, const char *error)
 	web_reply(wr->web, req, 201, &b, wr->start_us);
 }
 
+/* Every database that took the write has failed it. */
+static void write_all_failed(WriteReq *wr)
+{
+	if (wr->maybe_applied)
+		write_refuse(wr, "no database confirmed the write; it may still have been stored",
+			     "\"unknown\"", 1);
+	else
+		write_refuse(wr, "no database accepted the write", "false", 1);
+}
+
 static void write_job_done(DbJob *job, DbOutcome *out)
 {
 	WriteReq *wr = job->owner;
+	int i = (int)(job - wr->jobs);
 	if (out->ok) {
 		wr->committed++;
-		write_answer(wr, 201, NULL);
+		wr->dbstate[i] = WDB_COMMITTED;
+		write_answer(wr);
 	} else {
-		int i = (int)(job - wr->jobs);
 		wr->failed++;
-		log_warn("at=write-failed db=%d host=%s metrics=%zu sqlstate=%s error=\"%s\"", i + 1,
-			 db_label(wr->web->dbs[i]), job->n, out->sqlstate[0] ? out->sqlstate : "none",
-			 out->error ? out->error : "");
-		/* Whether or not another database acknowledged it, this one gets it again later. */
-		hints_add(wr->web->hints[i], job->metrics, job->n);
-		if (!wr->submitting && wr->failed == wr->submitted)
-			write_answer(wr, 503, "no database accepted the write");
+		wr->dbstate[i] = WDB_FAILED;
+		wr->maybe_applied |= out->maybe_applied;
+		/* Counted and logged per database by the summary (web_on_summary), not per write:
+		 * with a database down that would be a line per request. */
+		log_debug("at=write-failed db=%d metrics=%zu sqlstate=%s error=\"%s\"", i + 1, job->n,
+			  out->sqlstate[0] ? out->sqlstate : "none", out->error ? out->error : "");
+		if (!wr->submitting && wr->failed == wr->submitted && wr->committed == 0)
+			write_all_failed(wr);
 	}
 	write_unref(wr);
 }
@@ -158,7 +215,8 @@ static void write_on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	write_answer(arg, 503, "no database committed the write within WRITE_TIMEOUT_MS");
+	write_refuse(arg, "no database committed the write within WRITE_TIMEOUT_MS; it may still be stored",
+		     "\"unknown\"", 1);
 }
 
 static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
@@ -177,15 +235,35 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 		return;
 	}
 	WriteReq *wr = calloc(1, sizeof(*wr) + (size_t)w->ndbs * sizeof(DbJob));
-	if (!wr)
+	if (!wr || !(wr->dbstate = calloc((size_t)w->ndbs, sizeof(WriteDbState))))
 		fatal("at=oom");
 	wr->web = w;
 	wr->req = req;
 	wr->batch = batch;
 	wr->start_us = start_us;
 	wr->refs = 1;
-	wr->submitting = true;
 	w->inflight++;
+
+	/* Admission: a database takes the write only if it is up and can commit it, after what it
+	 * already holds, within WRITE_TIMEOUT_MS at its measured rate. If none can, the write is
+	 * refused now and nothing of it is stored, rather than queued to time out. */
+	bool admit[CFG_MAX_DATABASES];
+	int admitted = 0;
+	for (int i = 0; i < w->ndbs; i++) {
+		admit[i] = db_health(w->dbs[i]) != DB_DOWN &&
+			   db_can_commit(w->dbs[i], batch.n, cfg->write_timeout_ms);
+		admitted += admit[i];
+	}
+	if (admitted == 0) {
+		w->writes_refused += batch.n;
+		for (int i = 0; i < w->ndbs; i++)
+			wr->dbstate[i] = WDB_PENDING; /* no hints: nothing was committed */
+		write_refuse(wr, "the databases are down or cannot take more writes in time; nothing was stored",
+			     "false", 1);
+		write_unref(wr);
+		return;
+	}
+	wr->submitting = true;
 	for (int i = 0; i < w->ndbs; i++) {
 		DbJob *j = &wr->jobs[i];
 		j->kind = DB_JOB_INSERT;
@@ -193,20 +271,25 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 		j->owner = wr;
 		j->metrics = batch.m;
 		j->n = batch.n;
+		if (!admit[i]) {
+			wr->dbstate[i] = WDB_SKIPPED;
+			continue;
+		}
 		wr->refs++;
 		wr->submitted++;
 		if (!db_submit(w->dbs[i], j, cfg_write_patience_ms())) {
 			wr->refs--;
 			wr->submitted--;
-			log_warn("at=queue-full db=%d host=%s metrics=%zu", i + 1, db_label(w->dbs[i]), batch.n);
-			hints_add(w->hints[i], batch.m, batch.n);
+			wr->dbstate[i] = WDB_SKIPPED;
 		}
 	}
 	wr->submitting = false;
-	if (wr->req && wr->submitted == 0)
-		write_answer(wr, 503, "every database's queue is full");
-	else if (wr->req && wr->failed == wr->submitted)
-		write_answer(wr, 503, "no database accepted the write");
+	if (wr->req && wr->submitted == 0) {
+		w->writes_refused += batch.n;
+		write_refuse(wr, "every database's queue is full; nothing was stored", "false", 1);
+	} else if (wr->req && wr->failed == wr->submitted && wr->committed == 0) {
+		write_all_failed(wr);
+	}
 	if (wr->req) {
 		wr->timer = evtimer_new(w->base, write_on_timeout, wr);
 		struct timeval tv = {cfg->write_timeout_ms / 1000, (cfg->write_timeout_ms % 1000) * 1000};
@@ -224,7 +307,16 @@ static void handle_health(Web *w, struct evhttp_request *req, int64_t start_us)
 	for (int i = 0; i < w->ndbs; i++)
 		up += db_connected(w->dbs[i]) > 0;
 	Buf b = {0};
-	buf_addf(&b, "{\"status\": \"ok\", \"databases\": %d, \"connected\": %d}\n", w->ndbs, up);
+	buf_addf(&b, "{\"status\": \"ok\", \"databases\": %d, \"connected\": %d, \"states\": [", w->ndbs, up);
+	for (int i = 0; i < w->ndbs; i++) {
+		Db *db = w->dbs[i];
+		buf_addf(&b, "%s{\"db\": %d, \"host\": ", i ? ", " : "", i + 1);
+		jsonw_string(&b, db_label(db), strlen(db_label(db)));
+		buf_addf(&b, ", \"state\": \"%s\", \"connections\": %d, \"queued\": %zu, \"hints\": %zu}",
+			 db_health_name(db_health(db)), db_connected(db), db_queued_metrics(db),
+			 hints_count(w->hints[i]));
+	}
+	buf_adds(&b, "]}\n");
 	web_reply(w, req, 200, &b, start_us);
 }
 
@@ -262,6 +354,32 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 }
 
+/* Every 10 s, one line per database that had trouble: what failed, what waits as hints, what
+ * was dropped. Never a line per request while a database is down. */
+static void web_on_summary(evutil_socket_t fd, short what, void *arg)
+{
+	Web *w = arg;
+	static _Thread_local uint64_t last_failed[CFG_MAX_DATABASES], last_refused;
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < w->ndbs; i++) {
+		Db *db = w->dbs[i];
+		uint64_t failed = w->writes_failed[i] - last_failed[i];
+		last_failed[i] = w->writes_failed[i];
+		size_t hints = hints_count(w->hints[i]);
+		if (failed == 0 && hints == 0 && db_health(db) == DB_UP)
+			continue;
+		log_warn("at=db-summary db=%d host=%s state=%s writes_failed=%llu hints=%zu hints_dropped=%llu",
+			 i + 1, db_label(db), db_health_name(db_health(db)), (unsigned long long)failed, hints,
+			 (unsigned long long)hints_dropped(w->hints[i]));
+	}
+	if (w->writes_refused != last_refused) {
+		log_warn("at=writes-refused metrics=%llu total=%llu",
+			 (unsigned long long)(w->writes_refused - last_refused), (unsigned long long)w->writes_refused);
+		last_refused = w->writes_refused;
+	}
+}
+
 Web *web_new(struct event_base *base, Db **dbs, Hints **hints, int ndbs)
 {
 	Web *w = calloc(1, sizeof(*w));
@@ -280,6 +398,10 @@ Web *web_new(struct event_base *base, Db **dbs, Hints **hints, int ndbs)
 						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 						    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(w->http, on_request, w);
+	w->summary_timer = event_new(base, -1, EV_PERSIST, web_on_summary, w);
+	struct timeval tv = {10, 0};
+	if (!w->summary_timer || event_add(w->summary_timer, &tv) < 0)
+		fatal("at=event-add-failed");
 	return w;
 }
 
@@ -353,6 +475,7 @@ void web_free(Web *w)
 		return;
 	if (w->shutdown_timer)
 		event_free(w->shutdown_timer);
+	event_free(w->summary_timer);
 	evhttp_free(w->http);
 	free(w);
 }

@@ -3,6 +3,7 @@
 #ifndef M2PG_WEB_H
 #define M2PG_WEB_H
 
+#include "cfg.h"
 #include "common.h"
 #include "db.h"
 
@@ -24,10 +25,18 @@ struct Web {
 	bool stopped; /* the loop has ended: answer at once, submit nothing */
 	int64_t shutdown_deadline_us;
 	struct event *shutdown_timer;
+	struct event *summary_timer;
+	/* Counters, per database where it says so (logged by the periodic summary). */
+	uint64_t writes_failed[CFG_MAX_DATABASES]; /* metrics a database failed or was skipped for */
+	uint64_t writes_refused;                   /* metrics refused before anything was stored */
+	uint64_t reads_refused;                    /* reads refused past READ_CONCURRENCY */
+	int reads_inflight;
 };
 
 /* Answers req with body (taken) as JSON and logs the request. */
 void web_reply(Web *w, struct evhttp_request *req, int code, struct Buf *body, int64_t start_us);
+/* A 503 with Retry-After and a body (taken). */
+void web_reply_503(Web *w, struct evhttp_request *req, struct Buf *body, int retry_after_s, int64_t start_us);
 void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *msg, const char *field,
 		     long index, int64_t start_us);
 void web_log_request(struct evhttp_request *req, int code, int64_t start_us);

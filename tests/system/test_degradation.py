@@ -1,0 +1,201 @@
+"""One copy failing costs nothing: database health drives the fan-out.
+
+A database that is down is skipped at once by reads and writes; one that missed a
+deadline (hung) is suspect and waited for only a short straggler window once the
+others have answered.  Overloaded writes are refused before anything is stored, and
+the two kinds of 503 say which is which.  Bounds on times are fault timeouts."""
+
+import threading
+import time
+
+from m2pg_sys import (assert_created, assert_points, assert_read_ok, metric, post_until_landed,
+                      run_cli, unique_name, wait_until)
+
+WRITE_MS = 500
+READ_MS = 3000
+T = 1355202720
+
+
+def start(m2pg_factory, dbs, **env):
+    extra = {"STRAGGLER_MS": "100"}
+    extra.update(env)
+    svc = m2pg_factory(dbs, write_timeout_ms=WRITE_MS, read_timeout_ms=READ_MS, extra_env=extra)
+    svc.dbs = dbs
+    post_until_landed(svc, dbs, timeout=15, prefix="warmup")
+    return svc
+
+
+def timed_read(svc, name):
+    t0 = time.monotonic()
+    r = svc.get_metrics(name=name, resolution="second", timeout=15, **{"from": T, "to": T + 60})
+    return r, time.monotonic() - t0
+
+
+def db_states(svc):
+    return [d["state"] for d in svc.health().json["states"]]
+
+
+def test_stopped_database_is_skipped_by_every_read(fresh_pair, m2pg_factory):
+    db1, db2 = fresh_pair
+    svc = start(m2pg_factory, fresh_pair)
+    name = unique_name("down")
+    for i in range(3):
+        assert_created(svc.post(metric(name, bucket=T + i, count=1)))
+    db2.stop()
+    wait_until(lambda: db_states(svc) == ["up", "down"], 10, message="/health to say db 2 is down")
+
+    slow = []
+    for _ in range(20):
+        r, elapsed = timed_read(svc, "^%s$" % name)
+        series = assert_read_ok(r, databases="1/2")
+        assert_points(series[name]["count"], [(T + i, 1) for i in range(3)])
+        if elapsed >= 0.25:
+            slow.append(elapsed)
+    assert not slow, "reads with a database down took %s s" % slow
+
+    # Writes go on too, to the database that is up, well within the write timeout.
+    t0 = time.monotonic()
+    mid = assert_created(svc.post(metric(name, bucket=T + 10, count=1)))
+    assert time.monotonic() - t0 < WRITE_MS / 1000
+    assert db1.has_id(mid)
+
+    db2.start()
+    wait_until(lambda: db_states(svc) == ["up", "up"], 10, message="db 2 back up")
+    # The write it missed reaches it as a hint.
+    wait_until(lambda: db2.has_id(mid), 10, message="the missed write to reach db 2")
+
+
+def test_hung_database_costs_one_timeout_then_a_straggler_window(fresh_pair, m2pg_factory):
+    db1, db2 = fresh_pair
+    svc = start(m2pg_factory, fresh_pair)
+    name = unique_name("hung")
+    assert_created(svc.post(metric(name, bucket=T, count=2)))
+    wait_until(lambda: db2.count_rows("name = '%s'" % name) == 1, 5, message="row in db 2")
+    db2.pause()
+
+    r, first = timed_read(svc, "^%s$" % name)
+    series = assert_read_ok(r, databases="1/2")
+    assert_points(series[name]["count"], [(T, 2)])
+    assert first < READ_MS / 1000 + 1.5
+
+    times = []
+    for _ in range(10):
+        r, elapsed = timed_read(svc, "^%s$" % name)
+        series = assert_read_ok(r, databases="1/2")
+        assert_points(series[name]["count"], [(T, 2)])
+        times.append(elapsed)
+    assert max(times) < 0.5, "reads after the first took %s s" % times
+    assert db_states(svc)[1] in ("suspect", "down")
+
+    # Writes stay within the write timeout meanwhile.
+    for i in range(5):
+        t0 = time.monotonic()
+        mid = assert_created(svc.post(metric(name, bucket=T + 1 + i, count=1)))
+        assert time.monotonic() - t0 < WRITE_MS / 1000 + 0.3
+        assert db1.has_id(mid)
+
+    db2.resume()
+    wait_until(lambda: db_states(svc) == ["up", "up"] and
+               timed_read(svc, "^%s$" % name)[0].header("M2pg-Databases") == "2/2", 20,
+               interval=0.3, message="db 2 answering again")
+
+
+def test_health_lists_each_database(service):
+    states = service.health().json["states"]
+    assert [s["db"] for s in states] == [1, 2]
+    assert all(s["state"] == "up" for s in states)
+    assert all(s["connections"] >= 1 for s in states)
+
+
+def test_write_refused_when_every_database_is_down_stores_nothing(fresh_pair, m2pg_factory):
+    db1, db2 = fresh_pair
+    svc = start(m2pg_factory, fresh_pair, HINTS_MAX="1000")
+    db1.stop()
+    db2.stop()
+    wait_until(lambda: db_states(svc) == ["down", "down"], 10, message="both down")
+    name = unique_name("refused")
+    t0 = time.monotonic()
+    r = svc.post(metric(name, bucket=T, count=1))
+    assert time.monotonic() - t0 < 0.3, "a write to no database must be refused at once"
+    assert r.status == 503
+    assert r.json["stored"] is False
+    assert r.header("Retry-After")
+    db1.start()
+    db2.start()
+    post_until_landed(svc, [db1, db2], timeout=15, prefix="back")
+    time.sleep(1)
+    assert db1.count_rows("name = '%s'" % name) == 0
+    assert db2.count_rows("name = '%s'" % name) == 0
+
+
+def test_write_timed_out_on_a_hung_database_says_stored_unknown(fresh_pair, m2pg_factory):
+    db1, db2 = fresh_pair
+    svc = m2pg_factory([db1], write_timeout_ms=WRITE_MS, read_timeout_ms=READ_MS)
+    post_until_landed(svc, [db1], timeout=15, prefix="warmup")
+    db1.pause()
+    try:
+        r = svc.post(metric(unique_name("unknown"), bucket=T, count=1), timeout=10)
+        assert r.status == 503
+        assert r.json["stored"] == "unknown"
+    finally:
+        db1.resume()
+
+
+def test_acknowledged_batches_keep_up_under_overload(fresh_pair, m2pg_factory):
+    """Many clients posting large batches: every 503 says stored false or unknown,
+    and what was refused is not stored later behind the client's back."""
+    db1, db2 = fresh_pair
+    svc = start(m2pg_factory, fresh_pair, WRITE_TIMEOUT_MS="300")
+    prefix = unique_name("load")
+    results = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + 6
+
+    def client(k):
+        i = 0
+        while time.monotonic() < stop_at:
+            batch = [metric("%s.%d" % (prefix, k), bucket=T + i * 1000 + j, count=1)
+                     for j in range(1000)]
+            try:
+                r = svc.post(batch, timeout=10)
+            except OSError:
+                continue
+            with lock:
+                results.append((r.status, r.json if r.status == 503 else None,
+                                "%s.%d" % (prefix, k), i))
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results, "no request completed"
+    statuses = {s for s, _, _, _ in results}
+    assert statuses <= {201, 503}, statuses
+    for status, body, name, i in results:
+        if status == 503:
+            assert body["stored"] in (False, "unknown"), body
+    # Refused batches (stored: false) are in no database, now or after the hints drain.
+    time.sleep(2)
+    for status, body, name, i in results:
+        if status == 503 and body["stored"] is False:
+            lo, hi = T + i * 1000, T + i * 1000 + 999
+            where = "name = '%s' and bucket between to_timestamp(%d) and to_timestamp(%d)" % (
+                name, lo, hi)
+            assert db1.count_rows(where) == 0 and db2.count_rows(where) == 0
+    # Acknowledged batches are in both databases once the hints drained.
+    acked = [(n, i) for s, _, n, i in results if s == 201]
+    assert acked, "no batch was acknowledged under load"
+    for name, i in acked[:20]:
+        where = "name = '%s' and bucket between to_timestamp(%d) and to_timestamp(%d)" % (
+            name, T + i * 1000, T + i * 1000 + 999)
+        wait_until(lambda: db1.count_rows(where) == 1000 and db2.count_rows(where) == 1000, 20,
+                   message="acknowledged batch in both databases")
+
+
+def test_one_connection_is_refused_as_configuration():
+    code, _, err = run_cli(["web"], env_overrides={"DB_CONNECTIONS": "1",
+                                                   "DATABASE_URLS": "postgres://127.0.0.1:1/x"})
+    assert code == 2
+    assert "DB_CONNECTIONS" in err
