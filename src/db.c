@@ -49,6 +49,7 @@ typedef struct Conn {
 	size_t inflight_metrics;
 	DbJobKind inflight_kind;
 	PGresult *result;
+	bool paused; /* a streamed query's reader asked for a pause: the socket is not read */
 	bool failed;
 	char sqlstate[6];
 	char error[256];
@@ -121,7 +122,7 @@ static void conn_set_state(Conn *c, ConnState s)
 static void conn_watch(Conn *c, bool want_write)
 {
 	int fd = PQsocket(c->pg);
-	short what = (short)(EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0));
+	short what = (short)((c->paused ? 0 : EV_READ) | EV_PERSIST | (want_write ? EV_WRITE : 0));
 	if (c->ev && c->ev_fd == fd && c->ev_what == what)
 		return;
 	if (c->ev) {
@@ -199,6 +200,7 @@ static void conn_fail(Conn *c, const char *why)
 		PQclear(c->result);
 		c->result = NULL;
 	}
+	c->paused = false;
 	DbJob *jobs = c->inflight;
 	c->inflight = NULL;
 	c->inflight_metrics = 0;
@@ -328,7 +330,9 @@ static bool conn_send_query(Conn *c)
 	c->inflight_kind = DB_JOB_QUERY;
 	c->sent_us = now_mono_us();
 	c->deadline_us = j->deadline_us;
-	return PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, j->lengths, j->formats, 1) == 1;
+	if (PQsendQueryParams(c->pg, j->sql, j->nparams, NULL, j->params, j->lengths, j->formats, 1) != 1)
+		return false;
+	return !j->row || PQsetSingleRowMode(c->pg) == 1;
 }
 
 /* Gives queued work to every ready connection, inserts first: they are short and latency
@@ -480,6 +484,15 @@ static void conn_read_results(Conn *c)
 			return;
 		}
 		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE && c->state == CONN_BUSY && c->inflight && c->inflight->row &&
+		    !c->failed) {
+			if (!c->inflight->row(c->inflight, r)) { /* r is the job's now */
+				c->paused = true;
+				conn_watch(c, false);
+				return;
+			}
+			continue;
+		}
 		if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) {
 			record_error(c, r, NULL);
 			PQclear(r);
@@ -634,6 +647,20 @@ void db_start(Db *db)
 {
 	for (int i = 0; i < db->nconns; i++)
 		conn_connect(&db->conns[i]);
+}
+
+void db_job_resume(Db *db, DbJob *job)
+{
+	for (int i = 0; i < db->nconns; i++) {
+		Conn *c = &db->conns[i];
+		if (c->inflight != job || !c->paused)
+			continue;
+		c->paused = false;
+		conn_watch(c, false);
+		/* Rows libpq already holds would not wake the socket: read them on the next pass. */
+		if (c->ev)
+			event_active(c->ev, EV_READ, 0);
+	}
 }
 
 /* Fails every queued job (not those in flight). */

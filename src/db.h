@@ -27,6 +27,10 @@ typedef struct DbOutcome {
 } DbOutcome;
 
 typedef void (*DbJobDone)(DbJob *job, DbOutcome *out);
+/* A streamed query's rows, one at a time (libpq single-row mode): the callback takes the
+ * result. Returning false pauses the stream: no more rows are read from that connection (the
+ * server blocks on its socket) until db_job_resume(). */
+typedef bool (*DbJobRow)(DbJob *job, PGresult *row);
 
 /* Owned by the submitter, who must keep it alive until done() is called. done() may free it. */
 struct DbJob {
@@ -38,7 +42,9 @@ struct DbJob {
 	/* DB_JOB_INSERT */
 	const Metric *metrics;
 	size_t n;
-	/* DB_JOB_QUERY: binary results; parameters are text unless formats[i] is 1 */
+	/* DB_JOB_QUERY: binary results; parameters are text unless formats[i] is 1. With row set,
+	 * rows are streamed to it and done() gets no result. */
+	DbJobRow row;
 	const char *sql;
 	int nparams;
 	const char *params[6];
@@ -80,6 +86,8 @@ const char *db_label(const Db *db);
 int db_connected(const Db *db);
 /* Jobs are queued or in flight. */
 bool db_busy(const Db *db);
+/* Reads the rows of a paused streamed query again (from the next pass of the loop). */
+void db_job_resume(Db *db, DbJob *job);
 /* Fails every job still queued or in flight (used at shutdown). */
 void db_abort_all(Db *db);
 

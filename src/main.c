@@ -5,6 +5,7 @@
  * to every database; they share the port through SO_REUSEPORT and share nothing else but the
  * immutable configuration. The main thread only waits for signals and tells the workers. */
 #include <errno.h>
+#include <malloc.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
@@ -196,6 +197,10 @@ static int run_web(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Large buffers (a read's series, request bodies) are mmapped and so given back to the
+	 * system when freed: a fixed threshold stops glibc raising it after the first big free,
+	 * which left a burst of large reads holding its memory for good. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	const char *cmd = argc >= 2 ? argv[1] : "web";
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		fputs(USAGE, stdout);

@@ -1,8 +1,15 @@
 /* The read path.
  *
- * Rows mode (resolutions finer than an hour, or READ_AGGREGATE=0): every database returns the
- * matching rows;
- * they are merged, de-duplicated by id and rolled up here.
+ * Rows mode (resolutions finer than an hour, or READ_AGGREGATE=0): every database streams the
+ * matching rows sorted by (name, bucket, id), one at a time (libpq single-row mode). They are
+ * merged as they arrive, like the merge step of a merge sort, so a metric stored in several
+ * databases comes out as adjacent rows with the same id and counts once (the first database
+ * in DATABASE_URLS wins if two copies differ). Each name's buckets are rolled up as its rows
+ * pass, and the name is written out once its rows are over. Memory is bounded whatever the
+ * range: a few thousand rows buffered per database (a database that runs ahead is paused and
+ * its server blocks on its socket), one point per bucket of the name being rolled up, and one
+ * chunk of JSON, written only when the client took the one before. The merge runs in slices
+ * of at most PUMP_ROWS rows per pass of the loop, so /health and writes keep answering.
  *
  * Aggregate mode (hour and coarser): every database returns, per (name,
  * bucket of the resolution), the sums the rollup rules need, its row count and an
@@ -39,6 +46,20 @@
 
 #define MAX_REGEX_BYTES 4096
 #define STREAM_CHUNK_BYTES (64 * 1024)
+/* Rows buffered per database before its stream pauses. Small: libpq makes each streamed row a
+ * result of its own, about 2 KB. */
+#define STREAM_BUFFER_ROWS 256
+#define PUMP_ROWS 4096          /* rows merged per pass of the event loop */
+
+/* One database's stream of rows in rows mode: a ring of single-row results. */
+typedef struct RowStream {
+	PGresult **ring;
+	size_t head, count;
+	bool started; /* delivered a row, or ended */
+	bool ended;
+	bool paused;
+	uint64_t seen;
+} RowStream;
 
 enum { AGG_NAME, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
        AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
@@ -65,6 +86,19 @@ typedef struct ReadReq {
 	bool *ok;          /* per database: answered every phase so far */
 	bool *busy;        /* per database: its job is still out */
 	PGresult **agg;    /* per database: the aggregate phase's result, taken */
+	/* rows mode */
+	RowStream *streams;
+	struct event *pump; /* runs read_pump() on the next pass of the loop */
+	bool pump_ref;      /* the pump holds a reference until the answer is over */
+	bool streaming;     /* the 200 and its headers are sent; the body goes in chunks */
+	bool waiting_client; /* a chunk is out: the next waits until the client took it */
+	bool writing;       /* the series' JSON is being written */
+	bool have_series, have_last;
+	size_t names_out;
+	RollSeries series;
+	Uuid last_id;
+	int64_t last_bucket;
+	Buf out;
 	DbJob jobs[];
 } ReadReq;
 
@@ -87,6 +121,19 @@ static void read_unref(ReadReq *rr)
 		if (rr->agg[i])
 			PQclear(rr->agg[i]);
 	rollup_free(rr->rollup);
+	if (rr->streams) {
+		for (int i = 0; i < rr->web->ndbs; i++) {
+			RowStream *st = &rr->streams[i];
+			for (; st->count; st->count--, st->head = (st->head + 1) % STREAM_BUFFER_ROWS)
+				PQclear(st->ring[st->head]);
+			free(st->ring);
+		}
+		free(rr->streams);
+	}
+	if (rr->pump)
+		event_free(rr->pump);
+	rollseries_free(&rr->series);
+	buf_free(&rr->out);
 	free(rr->ok);
 	free(rr->busy);
 	free(rr->agg);
@@ -143,6 +190,11 @@ static void stream_on_written(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	if (!rr->req)
 		return;
+	if (rr->phase == PHASE_ROWS) {
+		rr->waiting_client = false;
+		event_active(rr->pump, EV_TIMEOUT, 0);
+		return;
+	}
 	Buf b = {0};
 	bool done = rollup_next_json(rr->rollup, &b, STREAM_CHUNK_BYTES);
 	stream_send(rr, &b, done);
@@ -164,7 +216,28 @@ static void stream_on_close(struct evhttp_connection *evcon, void *arg)
 	log_info("at=request method=GET status=200 error=\"client gone mid-answer\"");
 	if (!evhttp_request_get_connection(req))
 		evhttp_send_reply_end(req);
+	if (rr->pump) /* rows mode: the pump lets the paused streams run out and lets go */
+		event_active(rr->pump, EV_TIMEOUT, 0);
 	read_unref(rr);
+}
+
+/* Sends the 200 and its headers; the body follows in chunks (stream_send). The caller holds a
+ * reference for the stream, which stream_end() or stream_on_close() gives back. */
+static void stream_start(ReadReq *rr)
+{
+	struct evhttp_request *req = rr->req;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	if (!evhttp_find_header(h, "M2pg-Databases")) {
+		char dbs[32];
+		snprintf(dbs, sizeof(dbs), "%d/%d", answered(rr), rr->web->ndbs);
+		evhttp_add_header(h, "M2pg-Databases", dbs);
+	}
+	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+	if (!(req->major > 1 || (req->major == 1 && req->minor >= 1)))
+		evhttp_add_header(h, "Connection", "close"); /* no chunks: the end is the close */
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_on_close, rr);
+	rr->streaming = true;
 }
 
 static void read_answer(ReadReq *rr)
@@ -212,11 +285,43 @@ static void read_answer(ReadReq *rr)
 	w->inflight++;
 	w->reads_inflight++;
 	rr->refs++;
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "application/json; charset=utf-8");
-	evhttp_send_reply_start(req, 200, "OK");
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_on_close, rr);
+	stream_start(rr);
 	stream_send(rr, &b, false);
+}
+
+/* One row of ROW_COLUMNS, decoded. */
+typedef struct RowIn {
+	Uuid id;
+	bool has_id; /* rows of the original m2pg may lack an id: never merged with another */
+	int64_t bucket_us;
+	const char *name;
+	size_t name_len;
+	uint8_t present;
+	double v[METRIC_NSTATS];
+} RowIn;
+
+static bool decode_row(const PGresult *res, int r, RowIn *row)
+{
+	if (PQnfields(res) != 11 || PQgetisnull(res, r, 1) || PQgetisnull(res, r, 2) ||
+	    PQgetlength(res, r, 1) != 8)
+		return false;
+	row->has_id = !PQgetisnull(res, r, 0) && PQgetlength(res, r, 0) == 16;
+	if (row->has_id)
+		memcpy(row->id.b, PQgetvalue(res, r, 0), 16);
+	else
+		uuid_v7(&row->id, 0);
+	row->bucket_us = (int64_t)pgarr_get64(PQgetvalue(res, r, 1)) + PG_EPOCH_US;
+	row->name = PQgetvalue(res, r, 2);
+	row->name_len = (size_t)PQgetlength(res, r, 2);
+	row->present = 0;
+	for (int s = 0; s < METRIC_NSTATS; s++) {
+		row->v[s] = 0;
+		if (PQgetisnull(res, r, 3 + s) || PQgetlength(res, r, 3 + s) != 8)
+			continue;
+		row->v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(res, r, 3 + s)));
+		row->present |= (uint8_t)(1u << s);
+	}
+	return true;
 }
 
 /* Adds binary rows (ROW_COLUMNS) to the rollup; false when there are too many. */
@@ -226,28 +331,251 @@ static bool add_rows(ReadReq *rr, const PGresult *res)
 	if (n > cfg->read_max_rows || PQnfields(res) != 11)
 		return false;
 	for (int r = 0; r < n; r++) {
-		Uuid id;
-		if (PQgetisnull(res, r, 0) || PQgetlength(res, r, 0) != 16)
-			uuid_v7(&id, 0); /* rows of the original m2pg may lack an id: never merge them */
-		else
-			memcpy(id.b, PQgetvalue(res, r, 0), 16);
-		if (PQgetisnull(res, r, 1) || PQgetisnull(res, r, 2) || PQgetlength(res, r, 1) != 8)
+		RowIn row;
+		if (!decode_row(res, r, &row))
 			continue;
-		int64_t bucket = (int64_t)pgarr_get64(PQgetvalue(res, r, 1)) + PG_EPOCH_US;
-		double v[METRIC_NSTATS];
-		uint8_t present = 0;
-		for (int s = 0; s < METRIC_NSTATS; s++) {
-			v[s] = 0;
-			if (PQgetisnull(res, r, 3 + s) || PQgetlength(res, r, 3 + s) != 8)
-				continue;
-			v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(res, r, 3 + s)));
-			present |= (uint8_t)(1u << s);
-		}
-		if (!rollup_add(rr->rollup, &id, bucket, PQgetvalue(res, r, 2),
-				(size_t)PQgetlength(res, r, 2), present, v))
+		if (!rollup_add(rr->rollup, &row.id, row.bucket_us, row.name, row.name_len, row.present, row.v))
 			return false;
 	}
 	return true;
+}
+
+/* ---------- rows mode: merging the databases' streams ---------- */
+
+static int cmp_bytes(const char *a, size_t la, const char *b, size_t lb)
+{
+	int c = memcmp(a, b, la < lb ? la : lb);
+	return c ? c : (la > lb) - (la < lb);
+}
+
+/* The order every database sends: name in byte order (COLLATE "C"), bucket, id (NULLs last). */
+static int cmp_rows(const RowIn *a, const RowIn *b)
+{
+	int c = cmp_bytes(a->name, a->name_len, b->name, b->name_len);
+	if (c)
+		return c;
+	if (a->bucket_us != b->bucket_us)
+		return a->bucket_us < b->bucket_us ? -1 : 1;
+	if (a->has_id != b->has_id)
+		return a->has_id ? -1 : 1;
+	return a->has_id ? uuid_cmp(&a->id, &b->id) : 0;
+}
+
+static void pump_soon(ReadReq *rr)
+{
+	event_active(rr->pump, EV_TIMEOUT, 0);
+}
+
+static void stream_drop(RowStream *st)
+{
+	for (; st->count; st->count--, st->head = (st->head + 1) % STREAM_BUFFER_ROWS)
+		PQclear(st->ring[st->head]);
+}
+
+/* job->row: a database's next row. Buffered for the merge; a full buffer pauses the stream. */
+static bool stream_row(DbJob *job, PGresult *row)
+{
+	ReadReq *rr = job->owner;
+	int i = (int)(job - rr->jobs);
+	RowStream *st = &rr->streams[i];
+	if (!rr->req || !rr->ok[i] || rr->too_many) { /* the answer no longer needs it */
+		PQclear(row);
+		return true;
+	}
+	if (++st->seen > (uint64_t)cfg->read_max_rows) {
+		rr->too_many = true;
+		PQclear(row);
+		pump_soon(rr);
+		return true;
+	}
+	if (!st->started && db_health(rr->web->dbs[i]) != DB_UP)
+		db_mark_answered(rr->web->dbs[i]);
+	st->ring[(st->head + st->count++) % STREAM_BUFFER_ROWS] = row;
+	st->started = true;
+	pump_soon(rr);
+	if (st->count < STREAM_BUFFER_ROWS)
+		return true;
+	st->paused = true;
+	return false;
+}
+
+/* Sends what out holds as a chunk, starting the answer first if needed. */
+static void pump_flush(ReadReq *rr, bool last)
+{
+	if (!rr->streaming) {
+		rr->refs++; /* the stream's, given back by stream_end() or stream_on_close() */
+		stream_start(rr);
+	}
+	rr->waiting_client = !last;
+	stream_send(rr, &rr->out, last);
+}
+
+/* Writes the series being written until out is full; false while more is to come (the
+ * client takes the chunk first). */
+static bool pump_write(ReadReq *rr)
+{
+	if (!rr->writing)
+		return true;
+	if (rr->series.stat < 0)
+		buf_adds(&rr->out, rr->names_out++ ? ",\n" : "[");
+	rr->writing = !rollseries_write(&rr->series, &rr->out, STREAM_CHUNK_BYTES);
+	if (rr->out.len >= STREAM_CHUNK_BYTES) {
+		pump_flush(rr, false);
+		return false;
+	}
+	return true;
+}
+
+/* The answer in rows mode ends here, whichever way; the pump gives back its reference. */
+static void pump_over(ReadReq *rr)
+{
+	for (int i = 0; i < rr->web->ndbs; i++) {
+		RowStream *st = &rr->streams[i];
+		stream_drop(st);
+		if (st->paused) { /* let it run to its end, its rows dropped */
+			st->paused = false;
+			db_job_resume(rr->web->dbs[i], &rr->jobs[i]);
+		}
+	}
+	if (rr->pump_ref) {
+		rr->pump_ref = false;
+		read_unref(rr);
+	}
+}
+
+/* Ends the answer when the read stops early: an error status if nothing was sent yet, else the
+ * connection is closed mid-answer so that the client sees an incomplete body, never a wrong
+ * one. */
+static void pump_fail(ReadReq *rr, int code, const char *msg)
+{
+	struct evhttp_request *req = rr->req;
+	if (!rr->streaming) {
+		rr->req = NULL;
+		rr->web->inflight--;
+		rr->web->reads_inflight--;
+		evtimer_del(rr->timer);
+		web_reply_error(rr->web, req, code, msg, NULL, -1, rr->start_us);
+		return;
+	}
+	log_warn("at=read-aborted error=\"%s\"", msg);
+	evhttp_connection_free(evhttp_request_get_connection(req)); /* runs stream_on_close */
+}
+
+static void read_pump(evutil_socket_t fd, short what, void *arg)
+{
+	ReadReq *rr = arg;
+	Web *w = rr->web;
+	(void)fd;
+	(void)what;
+	if (!rr->req) {
+		pump_over(rr);
+		return;
+	}
+	if (rr->waiting_client)
+		return;
+	if (rr->too_many) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "the query matches more than %d rows in one database; narrow the name or the time range",
+			 cfg->read_max_rows);
+		pump_fail(rr, 422, msg);
+		pump_over(rr);
+		return;
+	}
+	if (!pump_write(rr))
+		return;
+	for (int budget = PUMP_ROWS; budget > 0; budget--) {
+		/* Every live stream needs a row in hand (or its end) before the smallest is known. */
+		int best = -1;
+		RowIn head[CFG_MAX_DATABASES];
+		for (int i = 0; i < w->ndbs; i++) {
+			RowStream *st = &rr->streams[i];
+			if (!rr->ok[i])
+				continue;
+			if (st->count == 0) {
+				if (st->ended)
+					continue;
+				if (st->paused) {
+					st->paused = false;
+					db_job_resume(w->dbs[i], &rr->jobs[i]);
+				}
+				return; /* its next row (or end) pumps again */
+			}
+			if (!decode_row(st->ring[st->head], 0, &head[i])) {
+				PQclear(st->ring[st->head]);
+				st->head = (st->head + 1) % STREAM_BUFFER_ROWS;
+				st->count--;
+				i--; /* look at its next row */
+				continue;
+			}
+			if (best < 0 || cmp_rows(&head[i], &head[best]) < 0)
+				best = i;
+		}
+		if (best < 0)
+			break; /* every stream ended */
+		RowIn *row = &head[best];
+		RowStream *st = &rr->streams[best];
+		bool dup = rr->have_last && row->has_id && uuid_cmp(&row->id, &rr->last_id) == 0 &&
+			   row->bucket_us == rr->last_bucket &&
+			   cmp_bytes(row->name, row->name_len, rr->series.name.p, rr->series.name.len) == 0;
+		if (!dup) {
+			bool new_name = !rr->have_series ||
+					cmp_bytes(row->name, row->name_len, rr->series.name.p, rr->series.name.len) != 0;
+			if (new_name && rr->have_series) {
+				/* The name before is complete: write it out before this row starts the next. */
+				rollseries_end(&rr->series);
+				rr->have_series = false;
+				rr->writing = true;
+				if (!pump_write(rr))
+					return; /* the row stays at the head of its stream */
+			}
+			if (new_name) {
+				rollseries_begin(&rr->series, row->name, row->name_len);
+				rr->have_series = true;
+			}
+			rollseries_add(&rr->series, &row->id, row->bucket_us, row->present, row->v);
+			rr->have_last = row->has_id;
+			rr->last_id = row->id;
+			rr->last_bucket = row->bucket_us;
+		}
+		PQclear(st->ring[st->head]);
+		st->head = (st->head + 1) % STREAM_BUFFER_ROWS;
+		st->count--;
+		if (budget == 1) {
+			pump_soon(rr); /* a slice is done: let the loop serve others */
+			return;
+		}
+	}
+	/* Every stream ended: the last name, then the end of the answer. */
+	if (rr->have_series) {
+		rollseries_end(&rr->series);
+		rr->have_series = false;
+		rr->writing = true;
+		if (!pump_write(rr))
+			return;
+	}
+	if (answered(rr) == 0) {
+		pump_fail(rr, 503, "no database answered the read");
+		pump_over(rr);
+		return;
+	}
+	if (rr->names_out == 0)
+		buf_addc(&rr->out, '[');
+	buf_adds(&rr->out, "]\n");
+	if (rr->streaming) {
+		pump_flush(rr, true);
+	} else { /* small: one reply with its length */
+		struct evhttp_request *req = rr->req;
+		rr->req = NULL;
+		w->inflight--;
+		w->reads_inflight--;
+		evtimer_del(rr->timer);
+		char dbs[32];
+		snprintf(dbs, sizeof(dbs), "%d/%d", answered(rr), w->ndbs);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "M2pg-Databases", dbs);
+		web_reply(w, req, 200, &rr->out, rr->start_us);
+	}
+	pump_over(rr);
 }
 
 static int64_t get_i64(const PGresult *res, int r, int c)
@@ -392,9 +720,11 @@ static void maybe_straggle(ReadReq *rr)
 {
 	bool some_answered = false;
 	for (int i = 0; i < rr->web->ndbs; i++) {
-		if (rr->busy[i] && db_health(rr->web->dbs[i]) == DB_UP)
+		/* Streamed rows: a database that sent its first row is answering. */
+		bool started = rr->phase == PHASE_ROWS && rr->streams[i].started;
+		if (rr->busy[i] && !started && db_health(rr->web->dbs[i]) == DB_UP)
 			return;
-		some_answered |= rr->ok[i] && !rr->busy[i];
+		some_answered |= rr->ok[i] && (!rr->busy[i] || started);
 	}
 	if (!some_answered || evtimer_pending(rr->straggler, NULL))
 		return;
@@ -408,7 +738,23 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 	int i = (int)(job - rr->jobs);
 	rr->busy[i] = false;
 	/* A database already counted out (its phase timed out) answers too late: ignore it. */
-	if (rr->req && rr->ok[i]) {
+	if (rr->req && rr->ok[i] && rr->phase == PHASE_ROWS && (out->ok || !out->client_fault)) {
+		/* Streamed: the rows came through stream_row(); this is the end of them. */
+		rr->pending--;
+		RowStream *st = &rr->streams[i];
+		if (out->ok) {
+			db_mark_answered(rr->web->dbs[i]);
+			st->ended = st->started = true;
+		} else {
+			if (st->started)
+				log_warn("at=read-stream-failed db=%d rows=%llu error=\"%s\"", i + 1,
+					 (unsigned long long)st->seen, out->error ? out->error : "");
+			rr->ok[i] = false;
+			stream_drop(st);
+		}
+		maybe_straggle(rr);
+		pump_soon(rr);
+	} else if (rr->req && rr->ok[i]) {
 		rr->pending--;
 		if (out->ok)
 			db_mark_answered(rr->web->dbs[i]);
@@ -431,6 +777,8 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 			snprintf(msg, sizeof(msg), "invalid query: %s", out->error);
 			web_reply_error(rr->web, req, 400, msg,
 					strstr(out->error, "regular expression") ? "name" : NULL, -1, rr->start_us);
+			if (rr->pump)
+				pump_soon(rr); /* it gives its reference back */
 		} else {
 			rr->ok[i] = false;
 		}
@@ -449,6 +797,17 @@ static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* Whoever has not answered this phase is out, and suspect from now on. */
 	evtimer_del(rr->straggler);
+	if (rr->phase == PHASE_ROWS) {
+		/* A stream under way goes on: its deadline is its connection's (the janitor). */
+		for (int i = 0; i < rr->web->ndbs; i++) {
+			if (rr->busy[i] && rr->ok[i] && !rr->streams[i].started) {
+				rr->ok[i] = false;
+				db_mark_suspect(rr->web->dbs[i]);
+			}
+		}
+		pump_soon(rr);
+		return;
+	}
 	for (int i = 0; i < rr->web->ndbs; i++) {
 		if (rr->busy[i]) {
 			rr->ok[i] = false;
@@ -496,6 +855,8 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		j->params[3] = rr->limit;
 		j->nparams = 4;
 		j->sql = SCHEMA_ROWS_SQL;
+		if (phase == PHASE_ROWS)
+			j->row = stream_row;
 		if (phase == PHASE_AGG) {
 			j->sql = SCHEMA_AGG_SQL;
 			j->params[4] = tm_res_unit(rr->res);
@@ -521,7 +882,9 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		}
 	}
 	rr->submitting = false;
-	if (rr->req && rr->pending == 0)
+	if (phase == PHASE_ROWS)
+		pump_soon(rr); /* databases that refused the job are out: the pump sees who is left */
+	else if (rr->req && rr->pending == 0)
 		phase_done(rr);
 	else if (rr->req)
 		maybe_straggle(rr);
@@ -609,6 +972,18 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	w->reads_inflight++;
 	/* At minute resolution and finer a group rarely holds more than a row or two (l2met sends one
 	 * summary a minute), where the aggregate costs the database more than sending the rows. */
-	submit_phase(rr, cfg->read_aggregate && tres >= TM_HOUR ? PHASE_AGG : PHASE_ROWS);
+	Phase phase = cfg->read_aggregate && tres >= TM_HOUR ? PHASE_AGG : PHASE_ROWS;
+	if (phase == PHASE_ROWS) {
+		if (!(rr->streams = calloc(n, sizeof(RowStream))) ||
+		    !(rr->pump = event_new(w->base, -1, 0, read_pump, rr)))
+			fatal("at=oom");
+		for (size_t i = 0; i < n; i++)
+			if (!(rr->streams[i].ring = malloc(STREAM_BUFFER_ROWS * sizeof(PGresult *))))
+				fatal("at=oom");
+		rollseries_init(&rr->series, tres);
+		rr->refs++;
+		rr->pump_ref = true;
+	}
+	submit_phase(rr, phase);
 	read_unref(rr);
 }

@@ -13,6 +13,7 @@
  * 110 bytes a row, bounded by max_rows. */
 #include "rollup.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,42 +276,240 @@ static int cmp_agg(const void *a, const void *b)
 	return (x->group_us > y->group_us) - (x->group_us < y->group_us);
 }
 
-static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, size_t n)
+/* Hot: a point per statistic and bucket, so no printf here. */
+static void put_point(Buf *out, bool first, int64_t group_us, double v)
 {
 	static const char point[] = "{\"bucket\": ";
 	static const char value[] = ", \"value\": ";
+	buf_reserve(out, 2 + sizeof(point) + 24 + sizeof(value) + 32 + 1);
+	char *p = out->p + out->len;
+	if (!first) {
+		*p++ = ',';
+		*p++ = ' ';
+	}
+	memcpy(p, point, sizeof(point) - 1);
+	p += sizeof(point) - 1;
+	p += jsonw_format_int(group_us / 1000000, p);
+	memcpy(p, value, sizeof(value) - 1);
+	p += sizeof(value) - 1;
+	p += jsonw_format_double(v, p);
+	*p++ = '}';
+	*p = '\0';
+	out->len = (size_t)(p - out->p);
+}
+
+static void put_stat_open(Buf *out, int stat)
+{
+	buf_adds(out, ", \"");
+	buf_adds(out, metric_stat_names[stat]);
+	buf_adds(out, "\": [");
+}
+
+static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, size_t n)
+{
 	buf_adds(out, "{\"name\": ");
 	jsonw_string(out, name, len);
 	for (int i = 0; i < METRIC_NSTATS; i++) {
-		buf_adds(out, ", \"");
-		buf_adds(out, metric_stat_names[i]);
-		buf_adds(out, "\": [");
+		put_stat_open(out, i);
 		bool first = true;
 		for (size_t k = 0; k < n; k++) {
 			if (!(aggs[k].present & (1u << i)))
 				continue;
-			/* Hot: a point per statistic and bucket, so no printf here. */
-			buf_reserve(out, 2 + sizeof(point) + 24 + sizeof(value) + 32 + 1);
-			char *p = out->p + out->len;
-			if (!first) {
-				*p++ = ',';
-				*p++ = ' ';
-			}
-			memcpy(p, point, sizeof(point) - 1);
-			p += sizeof(point) - 1;
-			int64_t secs = aggs[k].group_us / 1000000;
-			p += jsonw_format_int(secs, p);
-			memcpy(p, value, sizeof(value) - 1);
-			p += sizeof(value) - 1;
-			p += jsonw_format_double(aggs[k].v[i], p);
-			*p++ = '}';
-			*p = '\0';
-			out->len = (size_t)(p - out->p);
+			put_point(out, first, aggs[k].group_us, aggs[k].v[i]);
 			first = false;
 		}
 		buf_addc(out, ']');
 	}
 	buf_addc(out, '}');
+}
+
+#define SERIES_BLOCK (256 * 1024) /* bytes; mmapped, so given back when freed */
+#define SERIES_RECORD_MAX (10 + 2 + 8 * METRIC_NSTATS)
+
+void rollseries_init(RollSeries *s, TmRes res)
+{
+	memset(s, 0, sizeof(*s));
+	s->res = res;
+	s->stat = -1;
+}
+
+void rollseries_free(RollSeries *s)
+{
+	buf_free(&s->name);
+	for (size_t i = 0; i < s->nblocks; i++)
+		free(s->blocks[i]);
+	free(s->blocks);
+	memset(s, 0, sizeof(*s));
+}
+
+void rollseries_begin(RollSeries *s, const char *name, size_t len)
+{
+	buf_reset(&s->name);
+	buf_add(&s->name, name, len);
+	/* A long series' blocks go back now; the first is kept for the next name. */
+	for (size_t i = 1; i < s->nblocks; i++)
+		free(s->blocks[i]);
+	s->nblocks = s->nblocks ? 1 : 0;
+	s->used = sizeof(size_t);
+	if (s->nblocks)
+		memcpy(s->blocks[0], &s->used, sizeof(s->used));
+	s->n = 0;
+	s->last_group = 0;
+	s->acc_open = false;
+	s->stat = -1;
+}
+
+/* Buckets of a fixed width are stored as a count of widths since the previous one (1 byte for
+ * a dense series); months and years as seconds. */
+static int64_t series_unit(TmRes res)
+{
+	static const int64_t units[] = {1000000, 60000000, 3600000000, 86400000000, 604800000000};
+	return res <= TM_WEEK ? units[res] : 1000000;
+}
+
+static void series_close_group(RollSeries *s)
+{
+	if (!s->acc_open)
+		return;
+	s->acc_open = false;
+	Agg agg;
+	acc_finish(&s->acc, &agg);
+	/* Each block starts with the bytes it uses (a size_t), so the reader knows where it ends. */
+	if (s->nblocks == 0 || s->used + SERIES_RECORD_MAX > SERIES_BLOCK) {
+		if (s->nblocks == 0 || s->used > sizeof(size_t)) {
+			uint8_t **b = realloc(s->blocks, (s->nblocks + 1) * sizeof(*b));
+			if (!b || !(b[s->nblocks] = malloc(SERIES_BLOCK)))
+				fatal("at=oom");
+			s->blocks = b;
+			s->nblocks++;
+		}
+		s->used = sizeof(size_t);
+	}
+	uint8_t *p = s->blocks[s->nblocks - 1] + s->used, *start = p;
+	int64_t d = (s->acc_group - s->last_group) / series_unit(s->res);
+	uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63); /* zigzag */
+	do {
+		*p++ = (uint8_t)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
+		z >>= 7;
+	} while (z);
+	s->last_group = s->acc_group;
+	uint8_t *masks = p;
+	p += 2;
+	masks[0] = agg.present;
+	masks[1] = 0; /* bit i: value i is a float */
+	for (int i = 0; i < METRIC_NSTATS; i++) {
+		if (!(agg.present & (1u << i)))
+			continue;
+		float f = (float)agg.v[i];
+		if ((double)f == agg.v[i] && !(agg.v[i] == 0 && signbit(agg.v[i]))) {
+			memcpy(p, &f, 4);
+			p += 4;
+			masks[1] |= (uint8_t)(1u << i);
+		} else {
+			memcpy(p, &agg.v[i], 8);
+			p += 8;
+		}
+	}
+	s->used += (size_t)(p - start);
+	memcpy(s->blocks[s->nblocks - 1], &s->used, sizeof(s->used));
+	s->n++;
+}
+
+/* Decodes the point at the reader's position and moves past it. */
+static uint8_t series_read(RollSeries *s, int stat, double *v)
+{
+	size_t end;
+	memcpy(&end, s->blocks[s->rblock], sizeof(end));
+	if (s->roff >= end) { /* records never straddle blocks: the next starts the next block */
+		s->rblock++;
+		s->roff = sizeof(size_t);
+	}
+	const uint8_t *p = s->blocks[s->rblock] + s->roff, *start = p;
+	uint64_t z = 0;
+	for (int shift = 0;; shift += 7) {
+		z |= (uint64_t)(*p & 0x7f) << shift;
+		if (!(*p++ & 0x80))
+			break;
+	}
+	int64_t d = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+	s->rgroup += d * series_unit(s->res);
+	uint8_t present = p[0], floats = p[1];
+	p += 2;
+	for (int i = 0; i < METRIC_NSTATS; i++) {
+		if (!(present & (1u << i)))
+			continue;
+		if (floats & (1u << i)) {
+			float f;
+			memcpy(&f, p, 4);
+			p += 4;
+			if (i == stat)
+				*v = f;
+		} else {
+			if (i == stat)
+				memcpy(v, p, 8);
+			p += 8;
+		}
+	}
+	s->roff += (size_t)(p - start);
+	return present;
+}
+
+void rollseries_add(RollSeries *s, const Uuid *id, int64_t bucket_us, uint8_t present,
+		    const double v[METRIC_NSTATS])
+{
+	int64_t g = tm_truncate(bucket_us, s->res);
+	if (s->acc_open && g != s->acc_group)
+		series_close_group(s);
+	if (!s->acc_open) {
+		memset(&s->acc, 0, sizeof(s->acc));
+		s->acc_group = g;
+		s->acc_open = true;
+	}
+	rollup_acc_row(&s->acc, id, bucket_us, present, v);
+}
+
+void rollseries_end(RollSeries *s)
+{
+	series_close_group(s);
+}
+
+static void series_rewind(RollSeries *s)
+{
+	s->next = 0;
+	s->rblock = 0;
+	s->roff = sizeof(size_t);
+	s->rgroup = 0;
+	s->wrote = false;
+}
+
+bool rollseries_write(RollSeries *s, Buf *out, size_t want)
+{
+	if (s->stat < 0) {
+		buf_adds(out, "{\"name\": ");
+		jsonw_string(out, s->name.p, s->name.len);
+		s->stat = 0;
+		series_rewind(s);
+		put_stat_open(out, 0);
+	}
+	while (s->stat < METRIC_NSTATS) {
+		for (; s->next < s->n && out->len < want; s->next++) {
+			double v = 0;
+			uint8_t present = series_read(s, s->stat, &v);
+			if (!(present & (1u << s->stat)))
+				continue;
+			put_point(out, !s->wrote, s->rgroup, v);
+			s->wrote = true;
+		}
+		if (s->next < s->n)
+			return false;
+		buf_addc(out, ']');
+		if (++s->stat < METRIC_NSTATS) {
+			series_rewind(s);
+			put_stat_open(out, s->stat);
+		}
+	}
+	buf_addc(out, '}');
+	return true;
 }
 
 void rollup_prepare(Rollup *r)

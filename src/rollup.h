@@ -47,6 +47,45 @@ void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t pre
 bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us,
 		      const RollAcc *acc) WARN_UNUSED;
 
+/* One bucket of the answer: the rollup of a group's rows. */
+typedef struct RollPoint {
+	int64_t group_us;
+	uint8_t present;
+	double v[METRIC_NSTATS];
+} RollPoint;
+
+/* One name's series, built from its rows in (bucket, id) order with duplicates already removed,
+ * and written as JSON in parts of a chosen size: the text in memory is one part, and the
+ * points are kept packed (about 35 to 70 bytes a bucket: the bucket as a delta, and each value
+ * in 4 bytes when a float holds it exactly), so a read of 300,000 buckets holds about 20 MB. */
+typedef struct RollSeries {
+	TmRes res;
+	Buf name;
+	uint8_t **blocks;
+	size_t nblocks, used; /* used: bytes of the last block */
+	size_t n;             /* points */
+	int64_t last_group;   /* the encoder's previous bucket */
+	RollAcc acc;
+	bool acc_open;
+	int64_t acc_group;
+	int stat;     /* writer: the statistic being written, -1 before the name */
+	bool wrote;   /* writer: a point of that statistic is written */
+	size_t next;  /* writer: points of that statistic read so far */
+	size_t rblock, roff;
+	int64_t rgroup;
+} RollSeries;
+
+void rollseries_init(RollSeries *s, TmRes res);
+void rollseries_free(RollSeries *s);
+/* Starts a name; its points replace the previous name's. */
+void rollseries_begin(RollSeries *s, const char *name, size_t len);
+void rollseries_add(RollSeries *s, const Uuid *id, int64_t bucket_us, uint8_t present,
+		    const double v[METRIC_NSTATS]);
+/* No more rows for this name: closes its last bucket. */
+void rollseries_end(RollSeries *s);
+/* Appends the name's JSON object until out holds want bytes; true once it is all written. */
+bool rollseries_write(RollSeries *s, Buf *out, size_t want);
+
 /* Sorts, de-duplicates and rolls up (no more rows or groups may be added after). */
 void rollup_prepare(Rollup *r);
 /* Appends the next part of the JSON answer, whole names until out holds want bytes; true

@@ -78,7 +78,8 @@ const char SCHEMA_SETUP_SQL[] =
 
 const char SCHEMA_ROWS_SQL[] =
 	"SELECT " ROW_COLUMNS " FROM metrics m "
-	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 LIMIT $4";
+	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 "
+	"ORDER BY m.name COLLATE \"C\", m.bucket, m.id LIMIT $4";
 
 const char SCHEMA_AGG_SQL[] =
 	"SELECT m.name COLLATE \"C\", date_trunc($5, m.bucket, 'UTC') AS g, count(*),"
