@@ -15,10 +15,12 @@
  *   \xhh \uhhhh \Uhhhhhhhh \cX; anchors `^` `$` and the constraints \m \M \y \Y \A \Z;
  *   alternation `|`; groups `(...)` and `(?:...)`; quantifiers `*` `+` `?` `{m}` `{m,}` `{m,n}`
  *   (m, n <= 255; lazy forms `*?` `+?` `??` `{m,n}?`) on an atom, or on a group that contains no
- *   quantifier.
+ *   quantifier; at most 16 quantifiers, and bounds that repeat at most 255 atoms in all
+ *   (a{1,255} repeats one atom 254 times, (ab){3} two atoms twice).
  * Rejected: back-references (\1..\9, \k<name>), lookahead and lookbehind ((?= (?! (?<= (?<!),
  * embedded options and comments ((?i) (?#...)), the directors ***: and ***=, a quantified group
- * holding a quantifier ((a+)+, (a*)*), a quantifier after a quantifier or with nothing to
+ * holding a quantifier ((a+)+, (a*)*), more quantifiers or repeated atoms than above (they
+ * make PostgreSQL's automaton slow to build), a quantifier after a quantifier or with nothing to
  * repeat, bounds over 255, octal escapes, escapes PostgreSQL does not know, unbalanced
  * parentheses or brackets, a trailing backslash, NUL and invalid UTF-8.
  * PostgreSQL still has the last word on syntax (it answers SQLSTATE 2201B); this check is about

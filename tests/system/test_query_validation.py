@@ -37,6 +37,8 @@ BAD_QUERIES = [
     ("embedded-option", "name=" + q("(?i)foo"), "name", "embedded options"),
     ("director", "name=" + q("***=foo"), "name", "directors"),
     ("big-bound", "name=" + q("a{1,1000}"), "name", "255"),
+    ("too-many-copies", "name=" + q("[a-z]{0,255}[a-z]{0,255}"), "name", "at most 255 atoms"),
+    ("too-many-quantifiers", "name=" + q(".*" * 17), "name", "at most 16 quantifiers"),
     ("unbalanced", "name=" + q("my-app-(prod"), "name", "unbalanced"),
 ]
 

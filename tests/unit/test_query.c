@@ -340,6 +340,52 @@ static void test_regex_inner_quantifier_without_outer_is_accepted(void **state)
 	assert_false(query_regex_check("((a)+)+", 7, err, sizeof(err)));
 }
 
+static void repeat(char *dst, const char *s, int times)
+{
+	dst[0] = '\0';
+	for (int i = 0; i < times; i++)
+		strcat(dst, s);
+}
+
+/* Many quantifiers, or bounds making many copies of an atom, are slow in PostgreSQL although
+ * none nests. */
+static void test_regex_bounds_the_size(void **state)
+{
+	(void)state;
+	const struct {
+		const char *unit;
+		int times;
+		bool ok;
+	} cases[] = {
+		{".*", 16, true},
+		{".*", 17, false},
+		{"(a|b)?", 16, true},
+		{"(a|b)?", 17, false},
+		{"[a-z]{0,255}", 1, true},   /* 254 copies */
+		{"[a-z]{0,255}", 2, false},  /* 508 */
+		{"(abc){85}", 1, true},      /* 252 */
+		{"(abc){87}", 1, false},     /* 258 */
+		{"(abc){255}", 1, false},
+		{"(abcdef){1,}", 16, true},  /* {1,} copies nothing */
+		{"(a(bc)d)", 200, true},     /* no quantifier at all */
+		{"((ab){2}c){0,20}", 1, false}, /* nested */
+		{"a{50}", 5, true},          /* 245 */
+		{"a{50}", 6, false},         /* 294 */
+	};
+	int failures = 0;
+	char re[4096], err[200];
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		repeat(re, cases[i].unit, cases[i].times);
+		err[0] = '\0';
+		if (query_regex_check(re, strlen(re), err, sizeof(err)) != cases[i].ok) {
+			print_error("case %zu %s x %d: %s %s\n", i, cases[i].unit, cases[i].times,
+				    cases[i].ok ? "refused" : "accepted", err);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+}
+
 static void test_regex_bounds_group_depth(void **state)
 {
 	(void)state;
@@ -388,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_regex_accepts),
 		cmocka_unit_test(test_regex_refuses),
 		cmocka_unit_test(test_regex_inner_quantifier_without_outer_is_accepted),
+		cmocka_unit_test(test_regex_bounds_the_size),
 		cmocka_unit_test(test_regex_bounds_group_depth),
 		cmocka_unit_test(test_utf8),
 	};
