@@ -14,10 +14,14 @@ SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:src/%.c=build/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 # Pure modules: unit tests link them alone (no libevent, no libpq).
-PURE = build/tm.o build/uuid.o build/buf.o build/jsonw.o build/metric.o build/rollup.o build/nameset.o build/log.o
+PURE = build/tm.o build/uuid.o build/buf.o build/jsonw.o build/metric.o build/rollup.o build/nameset.o build/log.o build/query.o
 UNIT_TESTS = $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
+# libFuzzer targets: each links the pure modules alone, like the unit tests.
+FUZZ_CC    = clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps run test unit system system-asan bench clean
+.PHONY: all deps run test unit fuzz fuzz-smoke system system-asan bench clean
 
 all: m2pg
 
@@ -36,7 +40,10 @@ build/asan/m2pg: $(ASAN_OBJS)
 build/test_%: tests/unit/test_%.c tests/unit/unit.h $(PURE) | build
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(PURE:build/%.o=src/%.c) $(shell pkg-config --cflags --libs cmocka jansson) -lm
 
-build build/asan:
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE:build/%.o=src/%.c) $(wildcard src/*.h) | build/fuzz
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(PURE:build/%.o=src/%.c) $(shell pkg-config --cflags --libs jansson) -lm
+
+build build/asan build/fuzz:
 	mkdir -p $@
 
 deps:
@@ -49,6 +56,13 @@ run: deps
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
+# Each target over a copy of its seed corpus in tests/fuzz/corpus/; a finding fails the target.
+fuzz: $(FUZZ_TARGETS)
+	@fail=0; for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $$t 60 || fail=1; done; exit $$fail
+
+fuzz-smoke: $(FUZZ_TARGETS)
+	@fail=0; for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $$t 5 || fail=1; done; exit $$fail
+
 system: m2pg
 	$(PYTEST) tests/system -q
 
@@ -57,7 +71,7 @@ system-asan: build/asan/m2pg
 		M2PG_BIN=$(CURDIR)/build/asan/m2pg $(PYTEST) tests/system -q
 
 test: deps
-	@$(MAKE) --no-print-directory unit system system-asan
+	@$(MAKE) --no-print-directory unit fuzz-smoke system system-asan
 
 bench: deps
 	@$(MAKE) --no-print-directory m2pg

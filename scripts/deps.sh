@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages m2pg needs to build, test, run and benchmark, skipping those
 # already installed so that a second run costs nothing and needs no network.
 set -eu
-PKGS="gcc make pkg-config libevent-dev libjansson-dev libpq-dev libcmocka-dev
+PKGS="gcc make pkg-config libevent-dev libjansson-dev libpq-dev libcmocka-dev clang libclang-rt-14-dev
       postgresql-15 postgresql-client-15 python3 python3-pytest wrk hyperfine curl util-linux"
 missing=""
 for p in $PKGS; do

@@ -40,6 +40,7 @@
 #include "cfg.h"
 #include "jsonw.h"
 #include "pgarr.h"
+#include "query.h"
 #include "rollup.h"
 #include "schema.h"
 #include "tm.h"
@@ -890,31 +891,35 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		maybe_straggle(rr);
 }
 
-static const char *query_get(struct evkeyvalq *q, const char *key)
+/* The parameters a read takes; an empty value counts as absent. */
+static const char *const READ_KEYS[] = {"name", "from", "to", "resolution"};
+enum { RK_NAME, RK_FROM, RK_TO, RK_RES, RK_COUNT };
+
+static const char *param(const QueryParams *q, int k)
 {
-	const char *v = evhttp_find_header(q, key);
-	return v && *v ? v : NULL;
+	return q->val[k] && q->val[k][0] ? q->val[k] : NULL;
 }
 
 void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 {
-	struct evkeyvalq q;
-	TAILQ_INIT(&q);
+	QueryParams q;
+	char qerr[200], qfield[64];
 	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-	if (query && evhttp_parse_query_str(query, &q) < 0) {
-		evhttp_clear_headers(&q);
-		web_reply_error(w, req, 400, "malformed query string", NULL, -1, start_us);
+	if (!query_parse(query, READ_KEYS, RK_COUNT, &q, qerr, sizeof(qerr), qfield, sizeof(qfield))) {
+		web_reply_error(w, req, 400, qerr, qfield[0] ? qfield : NULL, -1, start_us);
 		return;
 	}
-	const char *name = query_get(&q, "name"), *from = query_get(&q, "from");
-	const char *to = query_get(&q, "to"), *res = query_get(&q, "resolution");
+	const char *name = param(&q, RK_NAME), *from = param(&q, RK_FROM);
+	const char *to = param(&q, RK_TO), *res = param(&q, RK_RES);
 	TmRes tres = TM_MINUTE;
 	int64_t from_us = 0, to_us = 0;
 	const char *bad = NULL, *field = NULL;
 	if (!name)
 		bad = "name is required (a regular expression)", field = "name";
-	else if (strlen(name) > MAX_REGEX_BYTES)
+	else if (q.len[RK_NAME] > MAX_REGEX_BYTES)
 		bad = "name is longer than 4096 bytes", field = "name";
+	else if (!query_regex_check(name, q.len[RK_NAME], qerr, sizeof(qerr)))
+		bad = qerr, field = "name";
 	else if (to && !tm_parse(to, strlen(to), &to_us))
 		bad = "to must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "to";
 	else if (from && !tm_parse(from, strlen(from), &from_us))
@@ -930,8 +935,8 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 			bad = "from is after to", field = "from";
 	}
 	if (bad) {
-		evhttp_clear_headers(&q);
 		web_reply_error(w, req, 400, bad, field, -1, start_us);
+		query_free(&q);
 		return;
 	}
 
@@ -950,7 +955,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	if (!rr || !(rr->regex = strdup(name)) || !(rr->ok = calloc(n, sizeof(bool))) ||
 	    !(rr->busy = calloc(n, sizeof(bool))) || !(rr->agg = calloc(n, sizeof(PGresult *))))
 		fatal("at=oom");
-	evhttp_clear_headers(&q);
+	query_free(&q);
 	rr->web = w;
 	rr->req = req;
 	rr->start_us = start_us;

@@ -97,7 +97,11 @@ bool tm_parse(const char *s, size_t len, int64_t *us)
 	const char *p = s, *end = s + len;
 	unsigned y, mo, d, h, mi, sec, frac_us = 0;
 
-	if (len > 0 && strspn(s, "0123456789.") >= len)
+	/* Bounded by len: s need not be NUL-terminated (strspn read past the end). */
+	size_t num = 0;
+	while (num < len && ((s[num] >= '0' && s[num] <= '9') || s[num] == '.'))
+		num++;
+	if (len > 0 && num == len)
 		return parse_unix_string(s, len, us);
 	if (!digits(&p, end, 4, &y) || !lit(&p, end, '-') || !digits(&p, end, 2, &mo) ||
 	    !lit(&p, end, '-') || !digits(&p, end, 2, &d))
