@@ -5,6 +5,7 @@
  * to every database; they share the port through SO_REUSEPORT and share nothing else but the
  * immutable configuration. The main thread only waits for signals and tells the workers. */
 #include <errno.h>
+#include <malloc.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
@@ -62,7 +63,13 @@ static const char USAGE[] =
 	"  RETENTION           gc deletes rows older than this, like 30d or 12h (unset: keep all)\n"
 	"  GC_INTERVAL         pause between gc cycles (10m)\n"
 	"  REPAIR_LOOKBACK     what each gc cycle repairs (2h; 0s: no repair)\n"
-	"  MAINT_TIMEOUT_MS    deadline of one gc or repair statement (60000)\n";
+	"  MAINT_TIMEOUT_MS    deadline of one gc or repair statement (60000)\n"
+	"  MAX_CLIENTS         client connections per worker; accepting pauses at it (the open-file\n"
+	"                      limit shared by the workers, less what the databases need)\n"
+	"  REQUEST_TIMEOUT_MS  a request not received whole this long after its first byte is\n"
+	"                      answered 408 and its connection closed (10000)\n"
+	"  BODY_MEMORY_MAX     bytes of requests being received per worker; past it new ones are\n"
+	"                      answered 503 (67108864)\n";
 
 typedef struct Worker {
 	int index;
@@ -151,6 +158,9 @@ static int run_web(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	/* A fixed threshold: glibc's default one rises after large blocks are freed, and then
+	 * request bodies of megabytes stay in the heap after their connections are gone. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	/* Workers inherit a mask without TERM and INT: only the main thread takes them. */
 	sigset_t sigs;
 	sigemptyset(&sigs);
