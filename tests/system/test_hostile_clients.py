@@ -53,6 +53,12 @@ def health_on(port, timeout=3):
         s.close()
 
 
+def sanitized(svc):
+    """AddressSanitizer keeps freed memory in quarantine: RSS says nothing then."""
+    with open(svc.binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def log_bytes(svc):
     return os.path.getsize(svc.stdout_path) + os.path.getsize(svc.stderr_path)
 
@@ -168,23 +174,24 @@ def test_unfinished_bodies_past_body_memory_max_are_refused(pg_pair, m2pg_factor
                 s.sendall(head + body)
             except (BrokenPipeError, ConnectionResetError):
                 pass
-        time.sleep(1)
-        for s in conns:
-            if select.select([s], [], [], 0)[0]:
+        pending, deadline = list(conns), time.monotonic() + 15
+        while refused < 40 and pending and time.monotonic() < deadline:
+            for s in select.select(pending, [], [], 0.5)[0]:
+                pending.remove(s)
                 data = s.recv(4096)
                 if data.startswith(b"HTTP/1.1 503 "):
                     assert b"Retry-After: 1" in data
                     refused += 1
         assert refused >= 40, "only %d of 60 refused" % refused
         peak = rss_bytes(svc.proc.pid) - rss0
-        assert peak < cap + 24 * MIB, "RSS grew %d MiB" % (peak // MIB)
+        assert sanitized(svc) or peak < cap + 24 * MIB, "RSS grew %d MiB" % (peak // MIB)
         status, _ = health_on(svc.port)
         assert status == 200
     finally:
         for s in conns:
             s.close()
     # Once they are gone the memory goes back.
-    wait_until(lambda: rss_bytes(svc.proc.pid) - rss0 < 8 * MIB, 10,
+    wait_until(lambda: sanitized(svc) or rss_bytes(svc.proc.pid) - rss0 < 8 * MIB, 10,
                message="RSS back near its start (now +%d MiB)"
                % ((rss_bytes(svc.proc.pid) - rss0) // MIB))
     # And new bodies are taken again.
