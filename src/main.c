@@ -63,7 +63,13 @@ static const char USAGE[] =
 	"  RETENTION           gc deletes rows older than this, like 30d or 12h (unset: keep all)\n"
 	"  GC_INTERVAL         pause between gc cycles (10m)\n"
 	"  REPAIR_LOOKBACK     what each gc cycle repairs (2h; 0s: no repair)\n"
-	"  MAINT_TIMEOUT_MS    deadline of one gc or repair statement (60000)\n";
+	"  MAINT_TIMEOUT_MS    deadline of one gc or repair statement (60000)\n"
+	"  MAX_CLIENTS         client connections per worker; accepting pauses at it (the open-file\n"
+	"                      limit shared by the workers, less what the databases need)\n"
+	"  REQUEST_TIMEOUT_MS  a request not received whole this long after its first byte is\n"
+	"                      answered 408 and its connection closed (10000)\n"
+	"  BODY_MEMORY_MAX     bytes of requests being received per worker; past it new ones are\n"
+	"                      answered 503 (67108864)\n";
 
 typedef struct Worker {
 	int index;
@@ -199,7 +205,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Large buffers (a read's series, request bodies) are mmapped and so given back to the
 	 * system when freed: a fixed threshold stops glibc raising it after the first big free,
-	 * which left a burst of large reads holding its memory for good. */
+	 * which left a burst of large reads (or bodies of megabytes) holding memory for good. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	const char *cmd = argc >= 2 ? argv[1] : "web";
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -30,14 +30,13 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
 #include "buf.h"
 #include "cfg.h"
+#include "guard.h"
 #include "jsonw.h"
 #include "pgarr.h"
 #include "query.h"
@@ -161,7 +160,7 @@ static void stream_end(ReadReq *rr)
 	rr->web->inflight--;
 	rr->web->reads_inflight--;
 	if (evcon)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		guard_set_close_hook(evcon, NULL, NULL);
 	web_log_request(req, 200, rr->start_us);
 	evhttp_send_reply_end(req); /* frees req when its client has gone */
 	read_unref(rr);
@@ -204,10 +203,9 @@ static void stream_on_written(struct evhttp_connection *evcon, void *arg)
 /* The connection goes away mid-stream (client gone, timeout, shutdown). A request libevent
  * detached from it is ours to end (which frees it); one still attached is freed with the
  * connection. */
-static void stream_on_close(struct evhttp_connection *evcon, void *arg)
+static void stream_on_close(void *arg)
 {
 	ReadReq *rr = arg;
-	(void)evcon;
 	struct evhttp_request *req = rr->req;
 	if (!req)
 		return;
@@ -237,7 +235,7 @@ static void stream_start(ReadReq *rr)
 	if (!(req->major > 1 || (req->major == 1 && req->minor >= 1)))
 		evhttp_add_header(h, "Connection", "close"); /* no chunks: the end is the close */
 	evhttp_send_reply_start(req, 200, "OK");
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), stream_on_close, rr);
+	guard_set_close_hook(evhttp_request_get_connection(req), stream_on_close, rr);
 	rr->streaming = true;
 }
 
@@ -943,7 +941,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	if (w->reads_inflight >= cfg->read_concurrency) {
 		/* Each read holds memory and database time: past the cap, ask the client to come back
 		 * rather than slow every read down. */
-		evhttp_clear_headers(&q);
+		query_free(&q);
 		w->reads_refused++;
 		Buf b = {0};
 		jsonw_error(&b, "too many reads in flight (READ_CONCURRENCY); retry shortly", NULL, -1);

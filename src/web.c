@@ -18,11 +18,15 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "guard.h"
 #include "jsonw.h"
 #include "hint.h"
 #include "read.h"
 
-#define MAX_BODY_BYTES (1024 * 1024)
+/* A batch of 10,000 metrics with every field at its longest (255-byte names, ids, all eight
+ * statistics at 23 characters, RFC 3339 buckets with nanoseconds) is about 6.2 MB. */
+#define MAX_BODY_BYTES (8 * 1024 * 1024)
+#define MAX_HEADER_BYTES (16 * 1024)
 #define MAX_REGEX_BYTES 4096
 
 static const char *reason(int code)
@@ -224,7 +228,7 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	if (len > MAX_BODY_BYTES) {
-		web_reply_error(w, req, 413, "the body is larger than 1 MiB", NULL, -1, start_us);
+		web_reply_error(w, req, 413, "the body is larger than 8 MiB", NULL, -1, start_us);
 		return;
 	}
 	const char *body = (const char *)evbuffer_pullup(in, -1);
@@ -328,6 +332,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	if (!path)
 		path = "";
+	const char *bad_framing = guard_request_begin(w->guard, req);
+	if (bad_framing) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		web_reply_error(w, req, 400, bad_framing, NULL, -1, start_us);
+		return;
+	}
+	if (cmd == EVHTTP_REQ_HEAD && strcmp(path, "/health") == 0)
+		cmd = EVHTTP_REQ_GET; /* the guard drops the body and keeps its length */
 	if (w->shutting_down) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 		web_reply_error(w, req, 503, "shutting down", NULL, -1, start_us);
@@ -338,15 +350,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 			read_handle(w, req, start_us);
 		else if (cmd == EVHTTP_REQ_POST)
 			handle_write(w, req, start_us);
-		else {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST");
+		else if (cmd == EVHTTP_REQ_HEAD) { /* what a GET says before asking the databases */
+			Buf none = {0};
+			web_reply(w, req, 200, &none, start_us);
+		} else {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD, POST");
 			web_reply_error(w, req, 405, "/metrics takes GET and POST", NULL, -1, start_us);
 		}
 	} else if (strcmp(path, "/health") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			handle_health(w, req, start_us);
 		else {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
 			web_reply_error(w, req, 405, "/health takes GET", NULL, -1, start_us);
 		}
 	} else {
@@ -389,11 +404,22 @@ Web *web_new(struct event_base *base, Db **dbs, Hints **hints, int ndbs)
 	w->dbs = dbs;
 	w->hints = hints;
 	w->ndbs = ndbs;
-	/* evhttp's defaults are unlimited: bound what a client can make us hold. Bodies between
-	 * 1 and 2 MiB get our JSON 413; larger ones are refused by evhttp itself, unread. */
-	evhttp_set_max_body_size(w->http, 2 * MAX_BODY_BYTES);
-	evhttp_set_max_headers_size(w->http, 16 * 1024);
-	evhttp_set_timeout(w->http, 30);
+	/* evhttp's defaults are unlimited: bound what a client can make us hold. The guard
+	 * answers a request past its limit with our JSON 413 as the bytes come (evhttp's own
+	 * check, on the declared length, is only a backstop: its 413 is HTML). */
+	evhttp_set_max_body_size(w->http, 4 * MAX_BODY_BYTES);
+	evhttp_set_max_headers_size(w->http, MAX_HEADER_BYTES);
+	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_timeout(w->http, 30); /* idle keep-alive; reading a request has its deadline */
+	GuardLimits lim = {
+		.max_clients = cfg->max_clients ? cfg->max_clients : guard_default_max_clients(),
+		.request_timeout_ms = cfg->request_timeout_ms,
+		.body_memory_max = (size_t)cfg->body_memory_max,
+		.request_max = MAX_BODY_BYTES + 4 * MAX_HEADER_BYTES,
+	};
+	w->guard = guard_new(base, w->http, &lim);
+	log_info("at=client-limits max_clients=%d request_timeout_ms=%d body_memory_max=%zu",
+		 lim.max_clients, lim.request_timeout_ms, lim.body_memory_max);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 						    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
@@ -427,6 +453,8 @@ bool web_listen(Web *w, const char *host, int port)
 	int one = 1;
 	setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->sock = evhttp_bind_listener(w->http, l);
+	if (w->sock)
+		guard_listen(w->guard, l);
 	return w->sock != NULL;
 }
 
@@ -458,6 +486,7 @@ void web_shutdown(Web *w, int grace_ms)
 		return;
 	w->shutting_down = true;
 	if (w->sock) {
+		guard_unlisten(w->guard);
 		evhttp_del_accept_socket(w->http, w->sock);
 		w->sock = NULL;
 	}
@@ -476,6 +505,8 @@ void web_free(Web *w)
 	if (w->shutdown_timer)
 		event_free(w->shutdown_timer);
 	event_free(w->summary_timer);
+	guard_unlisten(w->guard); /* evhttp_free frees the listener */
 	evhttp_free(w->http);
+	guard_free(w->guard); /* after the connections evhttp_free closes */
 	free(w);
 }

@@ -17,6 +17,7 @@ struct Web {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
+	struct Guard *guard; /* connection limits and request deadlines */
 	Db **dbs;
 	struct Hints **hints; /* per database */
 	int ndbs;
