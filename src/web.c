@@ -147,7 +147,8 @@ static void write_job_done(DbJob *job, DbOutcome *out)
 			 db_label(wr->web->dbs[i]), job->n, out->sqlstate[0] ? out->sqlstate : "none",
 			 out->error ? out->error : "");
 		/* Whether or not another database acknowledged it, this one gets it again later. */
-		hints_add(wr->web->hints[i], job->metrics, job->n);
+		hints_add(wr->web->hints[i], job->metrics, job->n,
+			  wr->committed > 0 || (wr->req && (wr->submitting || wr->failed < wr->submitted)));
 		if (!wr->submitting && wr->failed == wr->submitted)
 			write_answer(wr, 503, "no database accepted the write");
 	}
@@ -199,7 +200,7 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 			wr->refs--;
 			wr->submitted--;
 			log_warn("at=queue-full db=%d host=%s metrics=%zu", i + 1, db_label(w->dbs[i]), batch.n);
-			hints_add(w->hints[i], batch.m, batch.n);
+			hints_add(w->hints[i], batch.m, batch.n, wr->submitted > 0 || i + 1 < w->ndbs);
 		}
 	}
 	wr->submitting = false;
