@@ -116,3 +116,83 @@ def test_hints_of_acknowledged_writes_are_kept_over_those_answered_503(fresh_pai
     # A has the 503s: they were not lost, only not handed to B (the client was told to retry).
     wait_until(lambda: a.count_rows("name = '%s'" % name) == 11, HANDOFF_BOUND,
                message="A to hold the acknowledged writes and its own hints of the 503s")
+
+
+# --------------------------------------------------------------------------
+# repair by the time rows were written
+
+
+def write_late_metrics(svc, a, b, name, n):
+    """n metrics with buckets a year old, written through m2pg while B is down and
+    HINTS_MAX=0: only A has them, and B gets no hint."""
+    b.stop()
+    old = int(time.time()) - YEAR
+    ids = [assert_created(svc.post(metric(name, bucket=old + i))).lower() for i in range(n)]
+    wait_until(lambda: failed_writes(svc, 2) >= n, 10, message="B's failure of the writes")
+    b.start()
+    wait_until(lambda: svc.health().json.get("connected") == 2, 10,
+               message="m2pg to reconnect to B")
+    assert a.ids("name = '%s'" % name) == set(ids)
+    assert not b.ids("name = '%s'" % name), "rows reached B although HINTS_MAX=0"
+    return old, ids
+
+
+def test_gc_repairs_a_late_metric_with_an_old_bucket_by_its_write_time(fresh_pair,
+                                                                      m2pg_factory):
+    a, b = fresh_pair
+    svc = start_service(m2pg_factory, fresh_pair, extra_env={"HINTS_MAX": "0"})
+    name = unique_name("late")
+    old, ids = write_late_metrics(svc, a, b, name, 3)
+    # A client's own id that is not a UUIDv7 says nothing of when it was written: only a
+    # repair by bucket range finds it.
+    v4 = "3f1e4c2a-9b7d-4e21-8c3a-5d6f7a8b9c0d"
+    b.stop()
+    r = svc.post(dict(metric(name, bucket=old + 10), id=v4))
+    assert r.status == 201, r
+    wait_until(lambda: failed_writes(svc, 2) >= 4, 10, message="B's failure of the v4 write")
+    b.start()
+    wait_until(lambda: svc.health().json.get("connected") == 2, 10,
+               message="m2pg to reconnect to B")
+
+    rc, out, err = run_maint(["gc", "--once"], fresh_pair,
+                             env={"REPAIR_LOOKBACK": "1h", "RETENTION": "800d"})
+    assert rc == 0, out + err
+    assert b.ids("name = '%s'" % name) == set(ids), out
+    copies = log_events(out, "repair-window-differs")
+    assert copies and all(c["by"] == "written" for c in copies), out
+    assert not b.has_id(v4), "a non-v7 id a year old was copied by a 1h look back"
+
+    rc, out, err = run_maint(["repair", "--from", str(old), "--to", str(old + 60)], fresh_pair)
+    assert rc == 0, out + err
+    assert b.has_id(v4), out
+
+    # Nothing left to copy: a second cycle finds every window the same.
+    rc, out, err = run_maint(["gc", "--once"], fresh_pair,
+                             env={"REPAIR_LOOKBACK": "1h", "RETENTION": "800d"})
+    assert rc == 0, out + err
+    done = log_events(out, "repair-done")[-1]
+    assert (done["differing"], done["copied_db1"], done["copied_db2"]) == ("0", "0", "0"), out
+
+    series = assert_read_ok(svc.get_metrics(name="^%s$" % re.escape(name), resolution="second",
+                                            **{"from": old, "to": old + 10}))
+    assert_points(series[name]["count"], [(old + i, 1) for i in (0, 1, 2, 10)])
+
+
+def test_repair_written_since_copies_late_metrics_and_rejects_a_bad_duration(fresh_pair,
+                                                                           m2pg_factory):
+    a, b = fresh_pair
+    svc = start_service(m2pg_factory, fresh_pair, extra_env={"HINTS_MAX": "0"})
+    name = unique_name("since")
+    _, ids = write_late_metrics(svc, a, b, name, 2)
+
+    rc, out, err = run_maint(["repair", "--written-since", "bogus"], fresh_pair)
+    assert rc == 2 and "--written-since" in err, (rc, out, err)
+    assert not b.ids("name = '%s'" % name)
+
+    rc, out, err = run_maint(["repair", "--written-since", "10m"], fresh_pair)
+    assert rc == 0, out + err
+    assert b.ids("name = '%s'" % name) == set(ids), out
+    done = log_events(out, "repair-done")[-1]
+    assert done["copied_db2"] == "2" and done["copied_db1"] == "0", out
+    starts = log_events(out, "repair-start")
+    assert [s["by"] for s in starts] == ["written"], out
