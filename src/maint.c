@@ -138,7 +138,7 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	if (!ms)
 		fatal("at=oom");
 	SchemaInsert ins = {0};
-	schema_insert_begin(&ins);
+	schema_insert_begin(&ins); /* the generation unknown: every name of the rows is added */
 	for (int k = 0; k < rows; k++) {
 		Metric *x = &ms[k];
 		memcpy(x->id.b, PQgetvalue(r, k, 0), 16);
@@ -159,7 +159,7 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	schema_insert_params(&ins, iv, il, ifm);
 	PGresult *w = run(m, dst, "repair-insert", SCHEMA_INSERT_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
 	if (w) {
-		uint64_t copied = strtoull(PQcmdTuples(w), NULL, 10);
+		uint64_t copied = PQntuples(w) == 1 ? strtoull(PQgetvalue(w, 0, 1), NULL, 10) : 0;
 		m->copied[dst] += copied;
 		log_info("at=repair-copy db=%d from_db=%d rows=%llu", dst + 1, src + 1, (unsigned long long)copied);
 		PQclear(w);
@@ -440,11 +440,28 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 		 (unsigned long long)total, (long long)((now_mono_us() - start) / 1000));
 }
 
+/* Puts back into the catalogue the names that have rows but no entry (an edit behind m2pg's
+ * back with triggers off, a restore): reads match the regex against the catalogue, so such
+ * rows would be invisible. */
+static void gc_fill_names(Maint *m, int i)
+{
+	int64_t start = now_mono_us();
+	PGresult *r = run(m, i, "names-fill", SCHEMA_NAMES_FILL_SQL, 0, NULL, NULL, NULL, false);
+	if (!r)
+		return;
+	log_info("at=names-fill db=%d added=%s measure#m2pg.names_fill.ms=%lld", i + 1, PQcmdTuples(r),
+		 (long long)((now_mono_us() - start) / 1000));
+	PQclear(r);
+}
+
 static void gc_cycle(void)
 {
 	Maint m = {0};
 	maint_connect(&m);
 	int64_t now = now_wall_us();
+	for (int i = 0; i < cfg->ndatabases && !stopping; i++)
+		if (m.conn[i])
+			gc_fill_names(&m, i);
 	if (cfg->retention_us)
 		for (int i = 0; i < cfg->ndatabases && !stopping; i++)
 			if (m.conn[i])

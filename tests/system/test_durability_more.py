@@ -8,6 +8,8 @@ bounds are generous (fault recovery, not benchmarks)."""
 import re
 import time
 
+import pytest
+
 from m2pg_sys import (assert_created, assert_points, assert_read_ok, metric, post_until_landed,
                       run_cli, unique_name, wait_until)
 
@@ -196,3 +198,67 @@ def test_repair_written_since_copies_late_metrics_and_rejects_a_bad_duration(fre
     assert done["copied_db2"] == "2" and done["copied_db1"] == "0", out
     starts = log_events(out, "repair-start")
     assert [s["by"] for s in starts] == ["written"], out
+
+
+# --------------------------------------------------------------------------
+# the name catalogue edited out of band
+
+
+def read_buckets(svc, name, lo, hi):
+    series = assert_read_ok(svc.get_metrics(name="^%s$" % re.escape(name), resolution="second",
+                                            **{"from": lo, "to": hi}))
+    return [b for b, _ in series.get(name, {}).get("count", [])]
+
+
+def post_rows(svc, name, buckets):
+    for t in buckets:
+        assert_created(svc.post(metric(name, bucket=t)))
+
+
+@pytest.mark.parametrize("edit", ["DELETE FROM metric_names", "TRUNCATE metric_names"])
+def test_rows_stay_readable_after_the_catalogue_is_emptied(service, edit):
+    """Emptied in both databases: names that still have rows come back at once; a name whose
+    rows were deleted too, and that m2pg remembers as catalogued, is added again by its next
+    write."""
+    a = unique_name("a")
+    gone = unique_name("gone")
+    post_rows(service, a, [T, T + 1, T + 2])
+    post_rows(service, gone, [T])
+    for db in service.dbs:
+        wait_until(lambda: db.count_rows("name in ('%s', '%s')" % (a, gone)) == 4, 5,
+                   message="the rows to reach %s" % db.name)
+    assert read_buckets(service, a, T, T + 10) == [T, T + 1, T + 2]
+
+    for db in service.dbs:
+        db.psql("DELETE FROM metrics WHERE name = '%s'; %s" % (gone, edit))
+    assert read_buckets(service, a, T, T + 10) == [T, T + 1, T + 2]
+    assert read_buckets(service, gone, T, T + 10) == []
+
+    post_rows(service, a, [T + 3, T + 4])
+    post_rows(service, gone, [T + 5])
+    for db in service.dbs:
+        wait_until(lambda: db.count_rows("name in ('%s', '%s')" % (a, gone)) == 6, 5,
+                   message="the new rows to reach %s" % db.name)
+    assert read_buckets(service, a, T, T + 10) == [T, T + 1, T + 2, T + 3, T + 4]
+    assert read_buckets(service, gone, T, T + 10) == [T + 5]
+    for db in service.dbs:
+        assert db.scalar("select count(*) from metric_names where name in ('%s', '%s')"
+                         % (a, gone)) == "2", db.name
+
+
+def test_gc_puts_back_names_that_have_rows_but_no_catalogue_entry(service):
+    """With triggers off (a restore, a replica session) nothing tells m2pg: gc does."""
+    a = unique_name("fill")
+    post_rows(service, a, [T, T + 1])
+    for db in service.dbs:
+        wait_until(lambda: db.count_rows("name = '%s'" % a) == 2, 5,
+                   message="the rows to reach %s" % db.name)
+        db.psql("SET session_replication_role = replica; "
+                "DELETE FROM metric_names WHERE name = '%s'" % a)
+    assert read_buckets(service, a, T, T + 10) == []
+
+    rc, out, err = run_maint(["gc", "--once"], service.dbs, env={"REPAIR_LOOKBACK": "0s"})
+    assert rc == 0, out + err
+    fills = log_events(out, "names-fill")
+    assert sorted((f["db"], f["added"]) for f in fills) == [("1", "1"), ("2", "1")], out
+    assert read_buckets(service, a, T, T + 10) == [T, T + 1]
