@@ -157,7 +157,7 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	const char *iv[SCHEMA_INSERT_PARAMS];
 	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
 	schema_insert_params(&ins, iv, il, ifm);
-	PGresult *w = run(m, dst, "repair-insert", SCHEMA_INSERT_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
+	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
 	if (w) {
 		uint64_t copied = PQntuples(w) == 1 ? strtoull(PQgetvalue(w, 0, 1), NULL, 10) : 0;
 		m->copied[dst] += copied;

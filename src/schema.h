@@ -16,9 +16,10 @@
 extern const char SCHEMA_SETUP_SQL[];
 /* $1..$11 the columns as binary arrays, $12 names to add to the catalogue, $13 the catalogue
  * generation the sender knows (int8). Returns one row: the generation the statement saw
- * (text; when it differs from $13, every name of the batch was added) and the count of rows
- * inserted. */
+ * (text; when it differs from $13, every name of the batch was added). */
 extern const char SCHEMA_INSERT_SQL[];
+/* The same, for repair: the row has a second column, the count of rows inserted. */
+extern const char SCHEMA_COPY_SQL[];
 /* Adds to the catalogue every name that has rows and is missing from it; cheap (one index
  * descent per distinct name). */
 extern const char SCHEMA_NAMES_FILL_SQL[];
