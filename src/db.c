@@ -72,6 +72,7 @@ struct Db {
 	bool ever_up;
 	double rate; /* metrics committed per ms by loaded batches (EWMA); 0: not measured */
 	NameSet *names; /* names known to be in the database's catalogue */
+	int64_t names_gen; /* the catalogue's generation those names were seen in */
 };
 
 static void conn_connect(Conn *c);
@@ -283,6 +284,7 @@ static void conn_send_setup(Conn *c)
 static void build_insert(Conn *c, const DbJob *jobs)
 {
 	schema_insert_begin(&c->ins);
+	c->ins.names_gen = c->db->names_gen;
 	for (const DbJob *j = jobs; j; j = j->next)
 		for (size_t i = 0; i < j->n; i++)
 			schema_insert_add(&c->ins, &j->metrics[i],
@@ -435,9 +437,21 @@ static void conn_complete(Conn *c)
 	snprintf(error, sizeof(error), "%s", c->error);
 	out.error = error;
 
-	if (c->inflight_kind == DB_JOB_INSERT && !c->failed) /* the names the batch added */
-		for (size_t i = 0; i < c->ins.nnew; i++)
-			nameset_add(db->names, c->ins.new_names[i]->name, c->ins.new_names[i]->name_len);
+	if (c->inflight_kind == DB_JOB_INSERT && !c->failed) { /* the names the batch added */
+		/* The catalogue's generation changed (edited behind our back): the statement added
+		 * every name of its batch, and what the cache holds may be gone. A batch that ran
+		 * before the change but answers after it is not cached from. */
+		int64_t gen = res && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : c->ins.names_gen;
+		if (gen != c->ins.names_gen) {
+			if (c->ins.names_gen != SCHEMA_NAMES_GEN_UNKNOWN)
+				log_info("at=names-changed db=%d gen=%lld", db->index, (long long)gen);
+			nameset_clear(db->names);
+			db->names_gen = gen;
+		}
+		if (gen == db->names_gen)
+			for (size_t i = 0; i < c->ins.nnew; i++)
+				nameset_add(db->names, c->ins.new_names[i]->name, c->ins.new_names[i]->name_len);
+	}
 	if (c->inflight_kind == DB_JOB_INSERT) {
 		if (c->failed)
 			log_error("at=insert-error db=%d host=%s rows=%zu sqlstate=%s error=\"%s\"",
@@ -623,6 +637,7 @@ Db *db_new(struct event_base *base, int index, const char *url)
 	db->wq_tail = &db->wq;
 	db->qq_tail = &db->qq;
 	db->names = nameset_new(NAMESET_MAX);
+	db->names_gen = SCHEMA_NAMES_GEN_UNKNOWN;
 	db->nconns = cfg->db_connections;
 	db->conns = calloc((size_t)db->nconns, sizeof(Conn));
 	if (!db->conns)

@@ -1,8 +1,17 @@
-/* Hinted handoff queue of one database (in one worker). A FIFO of batches, each a private
- * copy of the metrics (one allocation for the array, one for the names). The drain takes
- * consecutive batches up to BATCH_MAX metrics, submits them as ordinary insert jobs and waits
- * for all of them before the next round, so hints reach the database in the order they
- * failed; a failed round backs off from 100 ms up to 5 s. */
+/* Hinted handoff queue of one database (in one worker). Batches, each a private copy of the
+ * metrics (one allocation for the array, one for the names), numbered in the order they
+ * failed and kept in two FIFOs by class: acknowledged (the client got a 201, so another
+ * database holds a copy) and unacknowledged (answered 503: the hint may be the only copy,
+ * but the client was told to retry). The drain merges the two by number, takes batches up to
+ * BATCH_MAX metrics, submits them as ordinary insert jobs and waits for all of them before the
+ * next round, so hints reach the database in the order they failed; a failed round backs off
+ * from 100 ms up to 5 s. The batches of a round are a prefix of each FIFO (the lowest
+ * numbers) and are never dropped while in flight.
+ *
+ * Past HINTS_MAX, unacknowledged hints go first, newest first: the client of a recent 503 is
+ * the one most likely still retrying it, while one it gave up on long ago has no other copy;
+ * and dropping the newest never reorders what is kept. An acknowledged hint is never dropped
+ * for an unacknowledged one; among acknowledged hints the oldest go, as before. */
 #include "hint.h"
 
 #include <dirent.h>
@@ -19,29 +28,39 @@
 #include "jsonw.h"
 #include "tm.h"
 
-typedef struct HintBatch {
-	struct HintBatch *next;
+typedef struct HintBatch HintBatch;
+
+typedef struct HintQueue {
+	HintBatch *head, *tail;
+} HintQueue;
+
+struct HintBatch {
+	struct HintBatch *prev, *next; /* within its class */
 	Hints *owner;
+	uint64_t seq;  /* order of failure, across both classes */
+	bool acked;
+	bool in_round; /* submitted in the current round */
 	DbJob job;
 	Metric *m;
 	char *arena;
 	size_t n;
-} HintBatch;
+};
 
 struct Hints {
 	struct event_base *base;
 	Db *db;
 	int worker;
 	char key[17]; /* hash of the database URL: names its spool files */
-	HintBatch *head, **tail;
-	size_t count;      /* metrics queued */
+	HintQueue q[2];    /* [0] unacknowledged, [1] acknowledged */
+	uint64_t next_seq;
+	size_t count;      /* metrics queued, both classes */
 	int inflight;      /* batches of the current round not done */
-	int round_batches; /* batches the current round sent: the head of the queue */
+	int round_batches; /* batches the current round sent: the heads of the FIFOs */
 	bool submitting;   /* inside the loop that sends a round */
 	bool round_failed;
 	int backoff_ms;
 	struct event *timer;
-	uint64_t dropped;
+	uint64_t dropped[2]; /* metrics dropped, by class */
 };
 
 static void hints_schedule(Hints *h, int ms)
@@ -57,6 +76,43 @@ static void batch_free(HintBatch *b)
 	free(b);
 }
 
+static void queue_push(HintQueue *q, HintBatch *b)
+{
+	b->next = NULL;
+	b->prev = q->tail;
+	if (q->tail)
+		q->tail->next = b;
+	else
+		q->head = b;
+	q->tail = b;
+}
+
+static void queue_unlink(HintQueue *q, HintBatch *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		q->head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		q->tail = b->prev;
+	b->prev = b->next = NULL;
+}
+
+static bool hints_empty(const Hints *h)
+{
+	return !h->q[0].head && !h->q[1].head;
+}
+
+/* The oldest batch of either class after `a` and `b` (the cursors into each FIFO). */
+static HintBatch *next_in_order(HintBatch *a, HintBatch *b)
+{
+	if (!a || !b)
+		return a ? a : b;
+	return a->seq < b->seq ? a : b;
+}
+
 static void round_done(Hints *h)
 {
 	if (h->round_failed) {
@@ -67,27 +123,32 @@ static void round_done(Hints *h)
 		return;
 	}
 	h->backoff_ms = 0;
-	if (h->head)
+	if (!hints_empty(h))
 		hints_schedule(h, 0);
 	else
 		log_info("at=hints-drained db=%d worker=%d", db_index(h->db), h->worker);
 }
 
-/* Every batch of the round is done: the round's batches are the head of the queue; pop them
+/* Every batch of the round is done: the round's batches are the heads of the FIFOs; pop them
  * when all went through, else try again later. */
 static void conclude_round(Hints *h)
 {
-	if (!h->round_failed) {
-		size_t popped = 0;
-		for (; h->round_batches > 0; h->round_batches--) {
-			HintBatch *x = h->head;
-			h->head = x->next;
+	size_t popped = 0;
+	for (int k = 0; k < 2; k++) {
+		while (h->q[k].head && h->q[k].head->in_round) {
+			HintBatch *x = h->q[k].head;
+			if (h->round_failed) { /* stays, in place, for the next round */
+				for (; x && x->in_round; x = x->next)
+					x->in_round = false;
+				break;
+			}
+			queue_unlink(&h->q[k], x);
 			h->count -= x->n;
 			popped += x->n;
 			batch_free(x);
 		}
-		if (!h->head)
-			h->tail = &h->head;
+	}
+	if (!h->round_failed) {
 		log_info("at=hints-delivered db=%d worker=%d metrics=%zu left=%zu", db_index(h->db), h->worker,
 			 popped, h->count);
 	}
@@ -111,7 +172,7 @@ static void hints_on_timer(evutil_socket_t fd, short what, void *arg)
 	Hints *h = arg;
 	(void)fd;
 	(void)what;
-	if (h->inflight || !h->head)
+	if (h->inflight || hints_empty(h))
 		return;
 	if (db_connected(h->db) == 0) {
 		h->round_failed = true;
@@ -121,17 +182,22 @@ static void hints_on_timer(evutil_socket_t fd, short what, void *arg)
 	h->round_failed = false;
 	h->submitting = true;
 	size_t metrics = 0;
-	for (HintBatch *b = h->head; b && (metrics == 0 || metrics + b->n <= (size_t)cfg->batch_max); b = b->next) {
+	HintBatch *cur[2] = {h->q[0].head, h->q[1].head};
+	for (HintBatch *b; (b = next_in_order(cur[0], cur[1])) &&
+			   (metrics == 0 || metrics + b->n <= (size_t)cfg->batch_max);) {
 		b->job = (DbJob){.kind = DB_JOB_INSERT, .done = batch_done, .owner = b, .metrics = b->m, .n = b->n};
 		h->inflight++;
 		h->round_batches++;
+		b->in_round = true;
 		if (!db_submit(h->db, &b->job, cfg_write_patience_ms())) {
 			/* The queue is full: this round is what went in, if anything did. */
+			b->in_round = false;
 			h->inflight--;
 			h->round_batches--;
 			h->round_failed |= h->round_batches == 0;
 			break;
 		}
+		cur[b->acked] = b->next;
 		metrics += b->n;
 	}
 	h->submitting = false;
@@ -147,7 +213,6 @@ Hints *hints_new(struct event_base *base, Db *db, const char *url, int worker)
 	h->base = base;
 	h->db = db;
 	h->worker = worker;
-	h->tail = &h->head;
 	/* Keyed by the URL without its password, so hints survive a credential rotation. */
 	char bare[2048];
 	snprintf(bare, sizeof(bare), "%s", url);
@@ -163,13 +228,19 @@ void hints_free(Hints *h)
 {
 	if (!h)
 		return;
-	while (h->head) {
-		HintBatch *b = h->head;
-		h->head = b->next;
-		batch_free(b);
-	}
+	for (int k = 0; k < 2; k++)
+		while (h->q[k].head) {
+			HintBatch *b = h->q[k].head;
+			queue_unlink(&h->q[k], b);
+			batch_free(b);
+		}
 	event_free(h->timer);
 	free(h);
+}
+
+bool hints_draining(const Hints *h)
+{
+	return !hints_empty(h) && db_connected(h->db) > 0;
 }
 
 size_t hints_count(const Hints *h)
@@ -179,57 +250,86 @@ size_t hints_count(const Hints *h)
 
 uint64_t hints_dropped(const Hints *h)
 {
-	return h->dropped;
+	return h->dropped[0] + h->dropped[1];
 }
 
-bool hints_draining(const Hints *h)
+uint64_t hints_dropped_acked(const Hints *h)
 {
-	return h->head && db_connected(h->db) > 0;
+	return h->dropped[1];
 }
 
-static void log_dropped(Hints *h, size_t n, int64_t lo, int64_t hi)
-{
-	char from[32], to[32];
-	tm_format_rfc3339(lo, from);
-	tm_format_rfc3339(hi, to);
-	h->dropped += n;
-	log_error("at=hints-dropped db=%d worker=%d metrics=%zu total=%llu from=%s to=%s "
-		  "hint=\"run m2pg repair --from %s --to %s\"",
-		  db_index(h->db), h->worker, n, (unsigned long long)h->dropped, from, to, from, to);
-}
+/* Bucket range of what is dropped, for the log line that tells where to repair. */
+typedef struct DropLog {
+	size_t n;
+	int64_t lo, hi;
+} DropLog;
 
-/* Drops the oldest batches until n more metrics fit, logging what was lost. */
-static void make_room(Hints *h, size_t n)
+static void drop_note(DropLog *d, const Metric *m, size_t n)
 {
-	size_t dropped = 0;
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	while (h->head && h->count + n > (size_t)cfg->hints_max && !h->inflight) {
-		HintBatch *b = h->head;
-		h->head = b->next;
-		h->count -= b->n;
-		for (size_t i = 0; i < b->n; i++) {
-			lo = b->m[i].bucket_us < lo ? b->m[i].bucket_us : lo;
-			hi = b->m[i].bucket_us > hi ? b->m[i].bucket_us : hi;
-		}
-		dropped += b->n;
-		batch_free(b);
+	if (d->n == 0) {
+		d->lo = INT64_MAX;
+		d->hi = INT64_MIN;
 	}
-	if (!h->head)
-		h->tail = &h->head;
-	if (dropped)
-		log_dropped(h, dropped, lo, hi);
+	for (size_t i = 0; i < n; i++) {
+		d->lo = m[i].bucket_us < d->lo ? m[i].bucket_us : d->lo;
+		d->hi = m[i].bucket_us > d->hi ? m[i].bucket_us : d->hi;
+	}
+	d->n += n;
 }
 
-void hints_add(Hints *h, const Metric *m, size_t n)
+static void log_dropped(Hints *h, bool acked, const DropLog *d)
 {
-	make_room(h, n);
-	if (h->count + n > (size_t)cfg->hints_max) { /* a round is in flight: drop the newest */
-		int64_t lo = INT64_MAX, hi = INT64_MIN;
-		for (size_t i = 0; i < n; i++) {
-			lo = m[i].bucket_us < lo ? m[i].bucket_us : lo;
-			hi = m[i].bucket_us > hi ? m[i].bucket_us : hi;
-		}
-		log_dropped(h, n, lo, hi);
+	if (d->n == 0)
+		return;
+	char from[32], to[32];
+	tm_format_rfc3339(d->lo, from);
+	tm_format_rfc3339(d->hi, to);
+	h->dropped[acked] += d->n;
+	log_error("at=hints-dropped db=%d worker=%d class=%s metrics=%zu total=%llu acked_total=%llu "
+		  "from=%s to=%s hint=\"run m2pg repair --from %s --to %s\"",
+		  db_index(h->db), h->worker, acked ? "acked" : "unacked", d->n,
+		  (unsigned long long)hints_dropped(h), (unsigned long long)h->dropped[1], from, to, from, to);
+}
+
+static void drop_batch(Hints *h, HintBatch *b, DropLog *d)
+{
+	queue_unlink(&h->q[b->acked], b);
+	h->count -= b->n;
+	drop_note(d, b->m, b->n);
+	batch_free(b);
+}
+
+/* Makes room for n more metrics of class `acked`, or says there is none. An unacknowledged
+ * batch only fits in free room (the newest unacknowledged hint is itself). An acknowledged one
+ * evicts unacknowledged batches, newest first, then the oldest acknowledged ones; batches of
+ * the round in flight stay (they are the oldest, at the heads). */
+static bool make_room(Hints *h, size_t n, bool acked)
+{
+	size_t max = (size_t)cfg->hints_max;
+	if (n > max)
+		return false;
+	if (h->count + n <= max)
+		return true;
+	if (!acked)
+		return false;
+	DropLog d[2] = {{0}, {0}};
+	while (h->count + n > max && h->q[0].tail && !h->q[0].tail->in_round)
+		drop_batch(h, h->q[0].tail, &d[0]);
+	while (h->count + n > max && h->q[1].head && !h->q[1].head->in_round)
+		drop_batch(h, h->q[1].head, &d[1]);
+	log_dropped(h, false, &d[0]);
+	log_dropped(h, true, &d[1]);
+	return h->count + n <= max;
+}
+
+void hints_add(Hints *h, const Metric *m, size_t n, bool acked)
+{
+	if (n == 0)
+		return;
+	if (!make_room(h, n, acked)) { /* the newest goes: this batch */
+		DropLog d = {0};
+		drop_note(&d, m, n);
+		log_dropped(h, acked, &d);
 		return;
 	}
 	size_t bytes = 0;
@@ -240,6 +340,8 @@ void hints_add(Hints *h, const Metric *m, size_t n)
 		fatal("at=oom");
 	b->owner = h;
 	b->n = n;
+	b->seq = h->next_seq++;
+	b->acked = acked;
 	memcpy(b->m, m, n * sizeof(Metric));
 	char *p = b->arena;
 	for (size_t i = 0; i < n; i++) {
@@ -247,8 +349,7 @@ void hints_add(Hints *h, const Metric *m, size_t n)
 		b->m[i].name = p;
 		p += m[i].name_len + 1u;
 	}
-	*h->tail = b;
-	h->tail = &b->next;
+	queue_push(&h->q[acked], b);
 	if (h->count == 0)
 		log_info("at=hints-start db=%d worker=%d", db_index(h->db), h->worker);
 	h->count += n;
@@ -278,7 +379,7 @@ static void write_metric(Buf *b, const Metric *m)
 void hints_spool(Hints *h)
 {
 	const char *dir = getenv("M2PG_SPOOL_DIR");
-	if (!h->head)
+	if (hints_empty(h))
 		return;
 	if (!dir || !*dir) {
 		log_error("at=hints-lost db=%d worker=%d metrics=%zu reason=\"shutdown without M2PG_SPOOL_DIR\"",
@@ -289,7 +390,8 @@ void hints_spool(Hints *h)
 	snprintf(path, sizeof(path), "%s/hints-%s-%d-%d.jsonl", dir, h->key, (int)getpid(), h->worker);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	Buf b = {0};
-	for (HintBatch *x = h->head; x; x = x->next)
+	HintBatch *cur[2] = {h->q[0].head, h->q[1].head};
+	for (HintBatch *x; (x = next_in_order(cur[0], cur[1])); cur[x->acked] = x->next)
 		for (size_t i = 0; i < x->n; i++)
 			write_metric(&b, &x->m[i]);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -338,7 +440,8 @@ void hints_load(Hints *h)
 				bad++;
 				continue;
 			}
-			hints_add(h, mb.m, mb.n);
+			/* Its class is not kept: it was worth keeping across a restart. */
+			hints_add(h, mb.m, mb.n, true);
 			loaded += mb.n;
 			metric_batch_free(&mb);
 		}

@@ -8,9 +8,18 @@
  * nothing the second time. It never looks before the retention cutoff, so a row gc deleted is
  * never copied back.
  *
+ * Windows are ranges of buckets, or ranges of the time rows were written: m2pg's ids are
+ * UUIDv7, whose first 48 bits are the Unix milliseconds of the write, and PostgreSQL orders
+ * uuids bytewise, so `id >= v7(t0) AND id < v7(t1)` (the rest of the bits zero) is a range
+ * scan of the unique index on id holding exactly the ids made in [t0, t1). That finds a late
+ * metric (an old bucket written now) whose hint was lost, which a look back by bucket never
+ * reaches. Ids a client chose that are not v7 land anywhere in that order: only a range of
+ * buckets (`m2pg repair --from --to`) covers them.
+ *
  * gc deletes rows older than RETENTION in batches of GC_BATCH (short transactions, no long
- * locks), then repairs the last REPAIR_LOOKBACK, then sleeps GC_INTERVAL. A database that is
- * down or hung is skipped and tried again next cycle. */
+ * locks), then repairs the buckets of the last REPAIR_LOOKBACK and the rows written in it,
+ * then sleeps GC_INTERVAL. A database that is down or hung is skipped and tried again next
+ * cycle. */
 #include "maint.h"
 
 #include <signal.h>
@@ -26,6 +35,8 @@
 #include "tm.h"
 
 #define WINDOW_US (INT64_C(3600) * 1000000)
+#define WRITTEN_WINDOW_US (INT64_C(60) * 1000000) /* a minute of writes: ~300k ids at 5k/s */
+#define CLOCK_SKEW_US (INT64_C(60) * 1000000)    /* web processes' clocks ahead of ours */
 #define GC_BATCH 10000
 #define COPY_CHUNK 5000
 #define SPLIT 16
@@ -127,7 +138,7 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	if (!ms)
 		fatal("at=oom");
 	SchemaInsert ins = {0};
-	schema_insert_begin(&ins);
+	schema_insert_begin(&ins); /* the generation unknown: every name of the rows is added */
 	for (int k = 0; k < rows; k++) {
 		Metric *x = &ms[k];
 		memcpy(x->id.b, PQgetvalue(r, k, 0), 16);
@@ -146,9 +157,9 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	const char *iv[SCHEMA_INSERT_PARAMS];
 	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
 	schema_insert_params(&ins, iv, il, ifm);
-	PGresult *w = run(m, dst, "repair-insert", SCHEMA_INSERT_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
+	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
 	if (w) {
-		uint64_t copied = strtoull(PQcmdTuples(w), NULL, 10);
+		uint64_t copied = PQntuples(w) == 1 ? strtoull(PQgetvalue(w, 0, 1), NULL, 10) : 0;
 		m->copied[dst] += copied;
 		log_info("at=repair-copy db=%d from_db=%d rows=%llu", dst + 1, src + 1, (unsigned long long)copied);
 		PQclear(w);
@@ -158,24 +169,73 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	PQclear(r);
 }
 
-/* Compares [lo, hi) and repairs what differs; windows over an hour are split in SPLIT. */
-static void repair_window(Maint *m, int64_t lo, int64_t hi)
+static void format_bucket(int64_t us, char out[40])
+{
+	tm_format_pg(us, out);
+}
+
+/* The smallest v7 id made at that microsecond's millisecond: its time, every other bit 0. */
+static void format_written(int64_t us, char out[40])
+{
+	Uuid u = {{0}};
+	int64_t ms = us / 1000;
+	for (int i = 0; i < 6; i++)
+		u.b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	uuid_format(&u, out);
+}
+
+/* What a window is a range of. $1 and $2 its bounds, $3 the retention cutoff. */
+typedef struct RepairKey {
+	const char *what; /* in logs */
+	const char *digest_sql, *ids_sql;
+	int nparams;
+	int64_t leaf_us; /* windows this wide have their ids compared */
+	void (*format)(int64_t us, char out[40]);
+} RepairKey;
+
+#define DIGEST_COLUMNS "SELECT count(*), coalesce(bit_xor(uuid_hash_extended(id, 0)), 0), " \
+		       "coalesce(bit_xor(uuid_hash_extended(id, 1)), 0) FROM metrics "
+
+static const RepairKey BY_BUCKET = {
+	"bucket",
+	DIGEST_COLUMNS "WHERE bucket >= $1 AND bucket < $2",
+	"SELECT id FROM metrics WHERE bucket >= $1 AND bucket < $2",
+	2, WINDOW_US, format_bucket,
+};
+
+/* Without RETENTION the digest is an index-only scan of the unique index on id. With it, the
+ * cutoff keeps a row gc deleted (an old bucket) from coming back from a database gc has not
+ * reached yet. */
+static const RepairKey BY_WRITTEN = {
+	"written",
+	DIGEST_COLUMNS "WHERE id >= $1::uuid AND id < $2::uuid",
+	"SELECT id FROM metrics WHERE id >= $1::uuid AND id < $2::uuid",
+	2, WRITTEN_WINDOW_US, format_written,
+};
+
+static const RepairKey BY_WRITTEN_KEPT = {
+	"written",
+	DIGEST_COLUMNS "WHERE id >= $1::uuid AND id < $2::uuid AND bucket >= $3",
+	"SELECT id FROM metrics WHERE id >= $1::uuid AND id < $2::uuid AND bucket >= $3",
+	3, WRITTEN_WINDOW_US, format_written,
+};
+
+/* Compares [lo, hi) and repairs what differs; windows wider than the key's leaf are split in
+ * SPLIT. */
+static void repair_window(Maint *m, const RepairKey *key, int64_t lo, int64_t hi)
 {
 	int n = cfg->ndatabases, alive = 0;
-	char from[40], to[40];
-	tm_format_pg(lo, from);
-	tm_format_pg(hi, to);
-	const char *params[] = {from, to};
+	char from[40], to[40], cut[40];
+	key->format(lo, from);
+	key->format(hi, to);
+	tm_format_pg(cfg->retention_us ? now_wall_us() - cfg->retention_us : 0, cut);
+	const char *params[] = {from, to, cut};
 	char digest[CFG_MAX_DATABASES][96];
 	for (int i = 0; i < n; i++) {
 		digest[i][0] = '\0';
 		if (!m->conn[i])
 			continue;
-		PGresult *r = run(m, i, "repair-digest",
-				  "SELECT count(*), coalesce(bit_xor(uuid_hash_extended(id, 0)), 0), "
-				  "coalesce(bit_xor(uuid_hash_extended(id, 1)), 0) FROM metrics "
-				  "WHERE bucket >= $1 AND bucket < $2",
-				  2, params, NULL, NULL, false);
+		PGresult *r = run(m, i, "repair-digest", key->digest_sql, key->nparams, params, NULL, NULL, false);
 		if (!r)
 			continue;
 		snprintf(digest[i], sizeof(digest[i]), "%s/%s/%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
@@ -198,21 +258,20 @@ static void repair_window(Maint *m, int64_t lo, int64_t hi)
 	}
 	if (same)
 		return;
-	if (hi - lo > WINDOW_US) { /* narrow down: only the parts that differ are looked into */
+	if (hi - lo > key->leaf_us) { /* narrow down: only the parts that differ are looked into */
 		int64_t step = (hi - lo + SPLIT - 1) / SPLIT;
 		for (int64_t a = lo; a < hi && !stopping; a += step)
-			repair_window(m, a, a + step < hi ? a + step : hi);
+			repair_window(m, key, a, a + step < hi ? a + step : hi);
 		return;
 	}
 	m->differing++;
-	log_info("at=repair-window-differs from=%s to=%s", from, to);
+	log_info("at=repair-window-differs by=%s from=%s to=%s", key->what, from, to);
 
 	IdSet sets[CFG_MAX_DATABASES] = {{0}};
 	for (int i = 0; i < n; i++) {
 		if (!digest[i][0] || !m->conn[i])
 			continue;
-		PGresult *r = run(m, i, "repair-ids", "SELECT id FROM metrics WHERE bucket >= $1 AND bucket < $2", 2,
-				  params, NULL, NULL, true);
+		PGresult *r = run(m, i, "repair-ids", key->ids_sql, key->nparams, params, NULL, NULL, true);
 		if (!r) {
 			digest[i][0] = '\0';
 			continue;
@@ -284,9 +343,20 @@ static void repair_range(Maint *m, int64_t from, int64_t to)
 	char a[40], b[40];
 	tm_format_rfc3339(from, a);
 	tm_format_rfc3339(to, b);
-	log_info("at=repair-start from=%s to=%s", a, b);
+	log_info("at=repair-start by=bucket from=%s to=%s", a, b);
 	if (from <= to)
-		repair_window(m, from, to + 1);
+		repair_window(m, &BY_BUCKET, from, to + 1);
+}
+
+/* The rows written since `since`, whatever their buckets (v7 ids only). */
+static void repair_written(Maint *m, int64_t since)
+{
+	int64_t to = now_wall_us() + CLOCK_SKEW_US;
+	char a[40], b[40];
+	tm_format_rfc3339(since, a);
+	tm_format_rfc3339(to, b);
+	log_info("at=repair-start by=written from=%s to=%s", a, b);
+	repair_window(m, cfg->retention_us ? &BY_WRITTEN_KEPT : &BY_WRITTEN, since, to);
 }
 
 static void repair_summary(const Maint *m)
@@ -302,12 +372,21 @@ static void repair_summary(const Maint *m)
 
 int maint_repair(int argc, char **argv)
 {
-	int64_t from = -1, to = now_wall_us();
+	int64_t from = -1, to = now_wall_us(), written = -1;
+	bool by_bucket = false;
 	for (int i = 0; i < argc; i++) {
-		int64_t *out = strcmp(argv[i], "--from") == 0 ? &from : strcmp(argv[i], "--to") == 0 ? &to : NULL;
-		if (!out || i + 1 >= argc || !tm_parse(argv[i + 1], strlen(argv[i + 1]), out)) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		bool ok = false;
+		if (v && (strcmp(argv[i], "--from") == 0 || strcmp(argv[i], "--to") == 0)) {
+			ok = tm_parse(v, strlen(v), strcmp(argv[i], "--from") == 0 ? &from : &to);
+			by_bucket = true;
+		} else if (v && strcmp(argv[i], "--written-since") == 0) {
+			ok = tm_parse_duration(v, &written) && written > 0;
+		}
+		if (!ok) {
 			fprintf(stderr, "m2pg repair: usage: m2pg repair [--from TIME] [--to TIME] "
-					"(Unix seconds or RFC 3339)\n");
+					"[--written-since DURATION] (TIME: Unix seconds or RFC 3339; "
+					"DURATION: like 90m, 12h, 2d)\n");
 			return 2;
 		}
 		i++;
@@ -315,10 +394,16 @@ int maint_repair(int argc, char **argv)
 	catch_stop_signals();
 	Maint m = {0};
 	maint_connect(&m);
-	if (from < 0)
-		from = earliest(&m);
-	if (from >= 0 && from <= to)
-		repair_range(&m, from, to);
+	/* --written-since alone compares only what was written since; with --from or --to too,
+	 * both. */
+	if (written > 0)
+		repair_written(&m, now_wall_us() - written);
+	if (written < 0 || by_bucket) {
+		if (from < 0)
+			from = earliest(&m);
+		if (from >= 0 && from <= to && !stopping)
+			repair_range(&m, from, to);
+	}
 	repair_summary(&m);
 	int alive = 0;
 	for (int i = 0; i < cfg->ndatabases; i++)
@@ -355,17 +440,36 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 		 (unsigned long long)total, (long long)((now_mono_us() - start) / 1000));
 }
 
+/* Puts back into the catalogue the names that have rows but no entry (an edit behind m2pg's
+ * back with triggers off, a restore): reads match the regex against the catalogue, so such
+ * rows would be invisible. */
+static void gc_fill_names(Maint *m, int i)
+{
+	int64_t start = now_mono_us();
+	PGresult *r = run(m, i, "names-fill", SCHEMA_NAMES_FILL_SQL, 0, NULL, NULL, NULL, false);
+	if (!r)
+		return;
+	log_info("at=names-fill db=%d added=%s measure#m2pg.names_fill.ms=%lld", i + 1, PQcmdTuples(r),
+		 (long long)((now_mono_us() - start) / 1000));
+	PQclear(r);
+}
+
 static void gc_cycle(void)
 {
 	Maint m = {0};
 	maint_connect(&m);
 	int64_t now = now_wall_us();
+	for (int i = 0; i < cfg->ndatabases && !stopping; i++)
+		if (m.conn[i])
+			gc_fill_names(&m, i);
 	if (cfg->retention_us)
 		for (int i = 0; i < cfg->ndatabases && !stopping; i++)
 			if (m.conn[i])
 				gc_database(&m, i, now - cfg->retention_us);
 	if (cfg->repair_lookback_us && !stopping) {
 		repair_range(&m, now - cfg->repair_lookback_us, now);
+		if (!stopping)
+			repair_written(&m, now - cfg->repair_lookback_us);
 		repair_summary(&m);
 	}
 	maint_close(&m);

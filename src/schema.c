@@ -8,14 +8,42 @@
 
 /* One statement per batch: the rows, plus the names this process has not yet seen in the
  * database's catalogue ($12, usually empty), in one transaction so the catalogue never lacks a
- * name that has rows. Parameters are binary arrays. */
-const char SCHEMA_INSERT_SQL[] =
-	"WITH new_names AS (INSERT INTO metric_names (name) SELECT unnest($12::text[]) "
-	"ON CONFLICT DO NOTHING) "
-	"INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last) "
-	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], "
-	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[]) "
-	"ON CONFLICT (id) DO NOTHING";
+ * name that has rows. Parameters are binary arrays.
+ *
+ * The catalogue may be edited behind m2pg's back (a DELETE, a TRUNCATE), and then the names
+ * the process caches as present are not. Every such edit bumps metric_names_gen (a trigger,
+ * below); the statement is sent with the generation the process knows ($13) and returns the
+ * one it saw: when they differ it adds every name of its batch ($3) itself, and the process
+ * empties its cache, all in the same round trip. Costs one read of a one-row table. */
+#define INSERT_SQL_HEAD \
+	"WITH g AS (SELECT coalesce((SELECT gen FROM metric_names_gen LIMIT 1), -1) AS gen), " \
+	"new_names AS (INSERT INTO metric_names (name) " \
+	"SELECT unnest($12::text[]) WHERE (SELECT gen FROM g) = $13::int8 " \
+	"UNION ALL (SELECT DISTINCT n COLLATE \"C\" FROM unnest($3::text[]) n " \
+	"WHERE (SELECT gen FROM g) <> $13::int8 ORDER BY 1) " \
+	"ON CONFLICT DO NOTHING), " \
+	"ins AS (INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last) " \
+	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], " \
+	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[]) " \
+	"ON CONFLICT (id) DO NOTHING"
+
+const char SCHEMA_INSERT_SQL[] = INSERT_SQL_HEAD ") SELECT gen FROM g";
+
+/* Counting the rows inserted (RETURNING into a CTE) measured a third more server CPU for a
+ * one-row batch, so only repair, which reports it, asks. */
+const char SCHEMA_COPY_SQL[] = INSERT_SQL_HEAD " RETURNING 1) SELECT (SELECT gen FROM g), (SELECT count(*) FROM ins)";
+
+/* Every name that has rows and no catalogue entry, added. A loose index scan of
+ * metrics (name, bucket): one index descent per distinct name, not a scan of the rows. */
+#define NAMES_FILL_SQL \
+	"INSERT INTO metric_names (name) SELECT name FROM (WITH RECURSIVE n(name) AS (" \
+	"(SELECT name FROM metrics ORDER BY name LIMIT 1) UNION ALL " \
+	"SELECT (SELECT m.name FROM metrics m WHERE m.name > n.name ORDER BY m.name LIMIT 1) " \
+	"FROM n WHERE n.name IS NOT NULL) SELECT name FROM n) x " \
+	"WHERE name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM metric_names c WHERE c.name = x.name) " \
+	"ON CONFLICT DO NOTHING"
+
+const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 
 /* Brings a database to m2pg's schema, idempotently, under an advisory lock so that several
  * processes can start at once. A table made by the original m2pg (bucket int, numeric values,
@@ -61,6 +89,31 @@ const char SCHEMA_SETUP_SQL[] =
 	"   EXCEPTION WHEN OTHERS THEN"
 	"    RAISE NOTICE 'no trigram index on metric_names: %', SQLERRM;"
 	"   END;"
+	"  END IF;"
+	/* An edit of the catalogue behind m2pg's back: before it, wait for the inserts in flight
+	 * (they hold ROW EXCLUSIVE on metric_names), keep new ones out until it commits, and bump
+	 * the generation, so an insert either ran before the edit or sees the new generation; after
+	 * it, put back every name that still has rows. */
+	"  IF to_regclass('metric_names_gen') IS NULL THEN"
+	"   CREATE TABLE metric_names_gen (gen bigint NOT NULL);"
+	"   INSERT INTO metric_names_gen VALUES (0);"
+	"  END IF;"
+	"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'm2pg_names_edit_before'"
+	"                 AND tgrelid = 'metric_names'::regclass) THEN"
+	"   CREATE OR REPLACE FUNCTION m2pg_names_edit() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	"   BEGIN"
+	"    IF TG_WHEN = 'BEFORE' THEN"
+	"     LOCK TABLE metric_names IN SHARE ROW EXCLUSIVE MODE;"
+	"     UPDATE metric_names_gen SET gen = gen + 1;"
+	"    ELSE"
+	"     " NAMES_FILL_SQL ";"
+	"    END IF;"
+	"    RETURN NULL;"
+	"   END $f$;"
+	"   CREATE TRIGGER m2pg_names_edit_before BEFORE DELETE OR UPDATE OR TRUNCATE ON metric_names"
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_names_edit();"
+	"   CREATE TRIGGER m2pg_names_edit_after AFTER DELETE OR UPDATE OR TRUNCATE ON metric_names"
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_names_edit();"
 	"  END IF;"
 	"  IF to_regclass('metrics_bucket_brin') IS NULL THEN"
 	"   CREATE INDEX metrics_bucket_brin ON metrics USING brin (bucket);"
@@ -114,15 +167,16 @@ const int schema_nstatements = (int)ARRAY_LEN(schema_statements);
 
 void schema_insert_begin(SchemaInsert *ins)
 {
-	static const uint32_t oids[SCHEMA_INSERT_PARAMS] = {
+	static const uint32_t oids[SCHEMA_INSERT_ARRAYS] = {
 		PGARR_OID_UUID,   PGARR_OID_TIMESTAMPTZ, PGARR_OID_TEXT,   PGARR_OID_FLOAT8,
 		PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,
 		PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_TEXT};
-	for (int k = 0; k < SCHEMA_INSERT_PARAMS; k++)
+	for (int k = 0; k < SCHEMA_INSERT_ARRAYS; k++)
 		pgarr_begin(&ins->cols[k], oids[k]);
 	memset(ins->has_null, 0, sizeof(ins->has_null));
 	ins->n = 0;
 	ins->nnew = 0;
+	ins->names_gen = SCHEMA_NAMES_GEN_UNKNOWN;
 }
 
 void schema_insert_add(SchemaInsert *ins, const Metric *m, bool new_name)
@@ -179,6 +233,8 @@ void schema_insert_end(SchemaInsert *ins)
 		unique++;
 	}
 	pgarr_end(&ins->cols[11], unique, false);
+	ins->cols[12].len = 0;
+	pgarr_put64(&ins->cols[12], (uint64_t)ins->names_gen);
 }
 
 void schema_insert_params(const SchemaInsert *ins, const char *values[SCHEMA_INSERT_PARAMS],

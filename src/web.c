@@ -125,7 +125,7 @@ static void write_settle(WriteReq *wr)
 			continue;
 		w->writes_failed[i] += wr->batch.n;
 		if (wr->committed > 0)
-			hints_add(w->hints[i], wr->batch.m, wr->batch.n);
+			hints_add(w->hints[i], wr->batch.m, wr->batch.n, wr->acked);
 	}
 }
 
