@@ -25,6 +25,7 @@
 #include "cfg.h"
 #include "nameset.h"
 #include "schema.h"
+#include "stats.h"
 
 typedef enum { CONN_BACKOFF, CONN_CONNECTING, CONN_SETUP, CONN_READY, CONN_BUSY } ConnState;
 
@@ -459,6 +460,8 @@ static void conn_complete(Conn *c)
 		else
 			log_debug("at=insert db=%d rows=%zu measure#m2pg.insert.ms=%lld", db->index,
 				  c->inflight_metrics, (long long)ms);
+		if (!c->failed)
+			stats_rows_inserted(db->index, c->inflight_metrics);
 		if (!c->failed && c->inflight_metrics >= 64) {
 			/* Only batches of some size say what the database commits under load: a lone
 			 * metric's round trip is latency, not throughput. */

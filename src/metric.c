@@ -2,7 +2,8 @@
  * (the databases included) ever sees a metric that breaks these rules:
  *   bucket  Unix seconds, RFC 3339 or "YYYY-MM-DD HH:MM:SS UTC", years 1970..9999;
  *   name    1..255 bytes of UTF-8 without control characters;
- *   stats   finite numbers or null, at least one present, count >= 0;
+ *   stats   numbers or null within +-1e100 (count, mean, median: 0 or of magnitude at
+ *           least 1e-100), at least one present, count >= 0;
  *   id      optional, a UUID chosen by the client so that a retry is stored once. */
 #include "metric.h"
 
@@ -94,9 +95,15 @@ static bool parse_one(json_t *o, long index, Metric *m, char **arena, MetricErro
 				    metric_stat_names[i]);
 		double d = json_number_value(v);
 		/* Bounded so that sums of products (the weighted means) can never overflow. */
+		/* Bounded so that sums of products (the weighted means) can never overflow. */
 		if (!isfinite(d) || fabs(d) > METRIC_VALUE_MAX)
 			return fail(err, index, metric_stat_names[i], "%s must be a number between -1e100 and 1e100",
 				    metric_stat_names[i]);
+		/* count, mean and median are multiplied together by aggregate reads: a product of
+		 * two tiny values underflows, which PostgreSQL makes an error. */
+		if (i <= METRIC_MEDIAN && d != 0 && fabs(d) < METRIC_VALUE_MIN)
+			return fail(err, index, metric_stat_names[i],
+				    "%s must be 0 or of magnitude at least 1e-100", metric_stat_names[i]);
 		if (i == METRIC_COUNT && d < 0)
 			return fail(err, index, "count", "count must not be negative");
 		m->v[i] = d;

@@ -22,6 +22,7 @@ enum {
 #define METRIC_NAME_MAX 255
 #define METRIC_BATCH_MAX 10000
 #define METRIC_VALUE_MAX 1e100
+#define METRIC_VALUE_MIN 1e-100 /* smallest magnitude other than 0 */
 
 extern const char *const metric_stat_names[METRIC_NSTATS];
 

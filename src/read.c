@@ -42,6 +42,7 @@
 #include "query.h"
 #include "rollup.h"
 #include "schema.h"
+#include "stats.h"
 #include "tm.h"
 
 #define MAX_REGEX_BYTES 4096
@@ -78,6 +79,7 @@ typedef struct ReadReq {
 	int pending;     /* jobs of this phase not done yet */
 	bool submitting;
 	bool too_many;
+	bool agg_data_error; /* a database could not aggregate the rows (e.g. a float underflow) */
 	struct event *timer;
 	struct event *straggler; /* armed when only suspect databases are left to answer */
 	char *regex;
@@ -457,6 +459,7 @@ static void pump_fail(ReadReq *rr, int code, const char *msg)
 		return;
 	}
 	log_warn("at=read-aborted error=\"%s\"", msg);
+	stats_add(STATS_READS_ABORTED, 1);
 	evhttp_connection_free(evhttp_request_get_connection(req)); /* runs stream_on_close */
 }
 
@@ -703,10 +706,24 @@ static void merge_aggregates(ReadReq *rr)
 }
 
 /* Every job of the phase is done, or the phase ran out of time. */
+static void rows_mode_init(ReadReq *rr);
+
 static void phase_done(ReadReq *rr)
 {
 	if (!rr->req)
 		return;
+	if (rr->phase == PHASE_AGG && rr->agg_data_error && !rr->too_many) {
+		for (int i = 0; i < rr->web->ndbs; i++) {
+			rr->ok[i] = !rr->busy[i];
+			if (rr->agg[i]) {
+				PQclear(rr->agg[i]);
+				rr->agg[i] = NULL;
+			}
+		}
+		rows_mode_init(rr);
+		submit_phase(rr, PHASE_ROWS);
+		return;
+	}
 	if (rr->phase == PHASE_AGG && !rr->too_many && answered(rr) > 0)
 		merge_aggregates(rr);
 	else
@@ -779,6 +796,13 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 			if (rr->pump)
 				pump_soon(rr); /* it gives its reference back */
 		} else {
+			/* Rows loaded without m2pg may hold values whose products underflow: such a
+			 * read is answered from rows instead, which never multiplies in SQL. */
+			if (rr->phase == PHASE_AGG && strncmp(out->sqlstate, "22", 2) == 0) {
+				log_warn("at=read-agg-failed db=%d sqlstate=%s error=\"%s\" fallback=rows", i + 1,
+					 out->sqlstate, out->error ? out->error : "");
+				rr->agg_data_error = true;
+			}
 			rr->ok[i] = false;
 		}
 		if (rr->req && !rr->submitting && rr->pending == 0)
@@ -889,6 +913,21 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		maybe_straggle(rr);
 }
 
+/* Sets a read up to stream rows; the pump holds a reference until the answer is over. */
+static void rows_mode_init(ReadReq *rr)
+{
+	size_t n = (size_t)rr->web->ndbs;
+	if (!(rr->streams = calloc(n, sizeof(RowStream))) ||
+	    !(rr->pump = event_new(rr->web->base, -1, 0, read_pump, rr)))
+		fatal("at=oom");
+	for (size_t i = 0; i < n; i++)
+		if (!(rr->streams[i].ring = malloc(STREAM_BUFFER_ROWS * sizeof(PGresult *))))
+			fatal("at=oom");
+	rollseries_init(&rr->series, rr->res);
+	rr->refs++;
+	rr->pump_ref = true;
+}
+
 /* The parameters a read takes; an empty value counts as absent. */
 static const char *const READ_KEYS[] = {"name", "from", "to", "resolution"};
 enum { RK_NAME, RK_FROM, RK_TO, RK_RES, RK_COUNT };
@@ -942,7 +981,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 		/* Each read holds memory and database time: past the cap, ask the client to come back
 		 * rather than slow every read down. */
 		query_free(&q);
-		w->reads_refused++;
+		stats_add(STATS_READS_REFUSED, 1);
 		Buf b = {0};
 		jsonw_error(&b, "too many reads in flight (READ_CONCURRENCY); retry shortly", NULL, -1);
 		web_reply_503(w, req, &b, 1, start_us);
@@ -976,17 +1015,8 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	/* At minute resolution and finer a group rarely holds more than a row or two (l2met sends one
 	 * summary a minute), where the aggregate costs the database more than sending the rows. */
 	Phase phase = cfg->read_aggregate && tres >= TM_HOUR ? PHASE_AGG : PHASE_ROWS;
-	if (phase == PHASE_ROWS) {
-		if (!(rr->streams = calloc(n, sizeof(RowStream))) ||
-		    !(rr->pump = event_new(w->base, -1, 0, read_pump, rr)))
-			fatal("at=oom");
-		for (size_t i = 0; i < n; i++)
-			if (!(rr->streams[i].ring = malloc(STREAM_BUFFER_ROWS * sizeof(PGresult *))))
-				fatal("at=oom");
-		rollseries_init(&rr->series, tres);
-		rr->refs++;
-		rr->pump_ref = true;
-	}
+	if (phase == PHASE_ROWS)
+		rows_mode_init(rr);
 	submit_phase(rr, phase);
 	read_unref(rr);
 }

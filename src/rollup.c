@@ -386,6 +386,8 @@ static void series_close_group(RollSeries *s)
 		s->used = sizeof(size_t);
 	}
 	uint8_t *p = s->blocks[s->nblocks - 1] + s->used, *start = p;
+	if (s->n == 0) /* weeks start on Mondays: whole weeks from the first, not from 1970 */
+		s->first_group = s->last_group = s->acc_group;
 	int64_t d = (s->acc_group - s->last_group) / series_unit(s->res);
 	uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63); /* zigzag */
 	do {
@@ -478,7 +480,7 @@ static void series_rewind(RollSeries *s)
 	s->next = 0;
 	s->rblock = 0;
 	s->roff = sizeof(size_t);
-	s->rgroup = 0;
+	s->rgroup = s->first_group;
 	s->wrote = false;
 }
 

@@ -64,6 +64,7 @@ typedef struct RollSeries {
 	uint8_t **blocks;
 	size_t nblocks, used; /* used: bytes of the last block */
 	size_t n;             /* points */
+	int64_t first_group;  /* buckets are stored as deltas from here */
 	int64_t last_group;   /* the encoder's previous bucket */
 	RollAcc acc;
 	bool acc_open;

@@ -22,6 +22,7 @@
 #include "jsonw.h"
 #include "hint.h"
 #include "read.h"
+#include "stats.h"
 
 /* A batch of 10,000 metrics with every field at its longest (255-byte names, ids, all eight
  * statistics at 23 characters, RFC 3339 buckets with nanoseconds) is about 6.2 MB. */
@@ -51,10 +52,23 @@ static void free_body(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
+static StatsRoute route_of(struct evhttp_request *req)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (!path)
+		return STATS_ROUTE_OTHER;
+	if (strcmp(path, "/metrics") == 0)
+		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_WRITE : STATS_ROUTE_READ;
+	if (strcmp(path, "/health") == 0)
+		return STATS_ROUTE_HEALTH;
+	return strcmp(path, "/stats") == 0 ? STATS_ROUTE_STATS : STATS_ROUTE_OTHER;
+}
+
 void web_log_request(struct evhttp_request *req, int code, int64_t start_us)
 {
 	const char *method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET";
 	int64_t us = now_mono_us() - start_us;
+	stats_request(route_of(req), code, us);
 	if (code >= 400)
 		log_info("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
 			 (double)us / 1000);
@@ -151,6 +165,7 @@ static void write_refuse(WriteReq *wr, const char *error, const char *stored, in
 	wr->web->inflight--;
 	if (wr->timer)
 		evtimer_del(wr->timer);
+	stats_add(stored[0] == 'f' ? STATS_WRITES_REFUSED : STATS_WRITES_UNKNOWN, wr->batch.n);
 	Buf b = {0};
 	buf_adds(&b, "{\"error\": ");
 	jsonw_string(&b, error, strlen(error));
@@ -165,6 +180,7 @@ static void write_answer(WriteReq *wr)
 		return;
 	wr->req = NULL;
 	wr->acked = true;
+	stats_add(STATS_METRICS_ACCEPTED, wr->batch.n);
 	wr->web->inflight--;
 	if (wr->timer)
 		evtimer_del(wr->timer);
@@ -324,6 +340,46 @@ static void handle_health(Web *w, struct evhttp_request *req, int64_t start_us)
 	web_reply(w, req, 200, &b, start_us);
 }
 
+/* GET /stats: the process's counters, and this worker's view of each database. */
+static void handle_stats(Web *w, struct evhttp_request *req, int64_t start_us)
+{
+	Buf b = {0};
+	stats_render(&b);
+	buf_adds(&b, "# HELP m2pg_database_state Each database's health as this worker sees it (1: current).\n"
+		     "# TYPE m2pg_database_state gauge\n");
+	for (int i = 0; i < w->ndbs; i++)
+		for (int h = DB_UP; h <= DB_DOWN; h++)
+			buf_addf(&b, "m2pg_database_state{db=\"%d\",state=\"%s\"} %d\n", i + 1,
+				 db_health_name((DbHealth)h), db_health(w->dbs[i]) == (DbHealth)h);
+	static const char *const gauges[][2] = {
+		{"m2pg_database_connections", "Connections ready for work."},
+		{"m2pg_database_queued_metrics", "Metrics waiting for or in an insert."},
+		{"m2pg_hints", "Metrics waiting as hints for a database that failed them."},
+		{"m2pg_hints_dropped_total", "Hints dropped past HINTS_MAX (counter)."},
+	};
+	for (size_t g = 0; g < ARRAY_LEN(gauges); g++) {
+		buf_addf(&b, "# HELP %s %s\n# TYPE %s %s\n", gauges[g][0], gauges[g][1], gauges[g][0],
+			 g == 3 ? "counter" : "gauge");
+		for (int i = 0; i < w->ndbs; i++) {
+			uint64_t v = g == 0 ? (uint64_t)db_connected(w->dbs[i])
+				     : g == 1 ? db_queued_metrics(w->dbs[i])
+				     : g == 2 ? hints_count(w->hints[i])
+						: hints_dropped(w->hints[i]);
+			buf_addf(&b, "%s{db=\"%d\"} %llu\n", gauges[g][0], i + 1, (unsigned long long)v);
+		}
+	}
+	buf_addf(&b, "# HELP m2pg_reads_in_flight Reads being answered by this worker.\n"
+		     "# TYPE m2pg_reads_in_flight gauge\nm2pg_reads_in_flight %d\n", w->reads_inflight);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	size_t len;
+	char *p = buf_take(&b, &len);
+	if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), p, len, free_body, NULL) < 0)
+		free(p);
+	web_log_request(req, 200, start_us);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	Web *w = arg;
@@ -356,6 +412,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		} else {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD, POST");
 			web_reply_error(w, req, 405, "/metrics takes GET and POST", NULL, -1, start_us);
+		}
+	} else if (strcmp(path, "/stats") == 0) {
+		if (cmd == EVHTTP_REQ_GET)
+			handle_stats(w, req, start_us);
+		else {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+			web_reply_error(w, req, 405, "/stats takes GET", NULL, -1, start_us);
 		}
 	} else if (strcmp(path, "/health") == 0) {
 		if (cmd == EVHTTP_REQ_GET)

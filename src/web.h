@@ -30,7 +30,6 @@ struct Web {
 	/* Counters, per database where it says so (logged by the periodic summary). */
 	uint64_t writes_failed[CFG_MAX_DATABASES]; /* metrics a database failed or was skipped for */
 	uint64_t writes_refused;                   /* metrics refused before anything was stored */
-	uint64_t reads_refused;                    /* reads refused past READ_CONCURRENCY */
 	int reads_inflight;
 };
 

@@ -203,3 +203,76 @@ def test_one_connection_is_refused_as_configuration():
                                                    "DATABASE_URLS": "postgres://127.0.0.1:1/x"})
     assert code == 2
     assert "DB_CONNECTIONS" in err
+
+
+def test_tiny_values_cannot_break_aggregate_reads(service):
+    """A product of two tiny values underflows in PostgreSQL (an error): m2pg refuses such
+    counts and means, and answers reads over rows loaded without it from rows."""
+    name = unique_name("tiny")
+    r = service.post({"bucket": T, "name": name, "count": 1e-200, "mean": 1e-200})
+    assert r.status == 422 and r.json["field"] == "count"
+    # min, max and the percentiles are never multiplied: tiny ones are fine.
+    assert_created(service.post({"bucket": T, "name": name, "count": 1, "min": 5e-300}))
+    for db in service.dbs:
+        db.insert([{"id": "0190a5d0-0000-7000-8000-000000000001", "bucket": T + 60, "name": name,
+                    "count": 1e-200, "mean": 1e-200}])
+    r = service.get_metrics(name="^%s$" % name, resolution="hour",
+                            **{"from": T - 3600, "to": T + 3600})
+    series = assert_read_ok(r)
+    hour = T - T % 3600
+    assert_points(series[name]["count"], [(hour, 1 + 1e-200)])
+    assert_points(series[name]["min"], [(hour, 5e-300)])
+
+
+def test_stats_in_prometheus_text(service):
+    name = unique_name("stats")
+    assert_created(service.post([metric(name, bucket=T + i, count=1) for i in range(3)]), n=3)
+    service.get_metrics(name="^%s$" % name, **{"from": T, "to": T + 10})
+    r = service.request("GET", "/stats")
+    assert r.status == 200
+    assert r.header("Content-Type").startswith("text/plain")
+    text = r.body.decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            values[key] = float(value)
+    assert values['m2pg_requests_total{route="write",status="201"}'] >= 1
+    assert values['m2pg_requests_total{route="read",status="200"}'] >= 1
+    assert values["m2pg_metrics_accepted_total"] >= 3
+    assert values['m2pg_request_seconds_count{route="write"}'] >= 1
+    assert values['m2pg_request_seconds_bucket{route="write",le="+Inf"}'] == \
+        values['m2pg_request_seconds_count{route="write"}']
+    assert values['m2pg_database_state{db="1",state="up"}'] == 1
+    assert values['m2pg_database_state{db="2",state="down"}'] == 0
+    assert values['m2pg_rows_inserted_total{db="1"}'] >= 3
+    assert values['m2pg_database_connections{db="2"}'] >= 1
+    assert "m2pg_writes_refused_total" in values and "m2pg_reads_refused_total" in values
+    assert 'm2pg_hints{db="1"}' in values
+
+
+def test_reads_past_the_concurrency_cap_are_refused(fresh_pair, m2pg_factory):
+    db1, db2 = fresh_pair
+    svc = start(m2pg_factory, fresh_pair, READ_CONCURRENCY="2")
+    name = unique_name("cap")
+    assert_created(svc.post(metric(name, bucket=T, count=1)))
+    db1.pause()
+    db2.pause()
+    try:
+        results = []
+
+        def get():
+            results.append(svc.get_metrics(name="^%s$" % name, timeout=15,
+                                           **{"from": T, "to": T + 10}).status)
+
+        threads = [threading.Thread(target=get) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        r = svc.get_metrics(name="^%s$" % name, **{"from": T, "to": T + 10})
+        assert r.status == 503 and r.header("Retry-After")
+    finally:
+        db1.resume()
+        db2.resume()
+    for t in threads:
+        t.join()

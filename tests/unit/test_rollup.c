@@ -807,6 +807,84 @@ static void test_answer_shape(void **state)
 	assert_int_equal(json_array_size(points("b", METRIC_LAST)), 1);
 }
 
+
+/* A series written in small parts says exactly what the whole-answer rollup says for the same
+ * rows: every resolution, values a float holds and values it does not, tiny and huge ones,
+ * statistics missing in some buckets, buckets before 1970 (weeks), and enough buckets to fill
+ * several of the series' blocks. */
+static void series_case(TmRes res, int nrows, int64_t step_us, size_t part)
+{
+	roll = rollup_new(res, (size_t)nrows + 1);
+	RollSeries s;
+	rollseries_init(&s, res);
+	rollseries_begin(&s, "a.series", 8);
+	int64_t t0 = utc(1970, 1, 1, 0, 0, 0) - 3 * 86400 * US;
+	for (int i = 0; i < nrows; i++) {
+		double v[METRIC_NSTATS];
+		for (int k = 0; k < METRIC_NSTATS; k++)
+			v[k] = (i % 3 == 0) ? (double)(i * 8 + k) : (i + k) * 0.1 + (k == 3 ? 1e-300 : 0) + (k == 4 ? 1e90 : 0);
+		uint8_t present = (uint8_t)(i % 5 == 0 ? ALL_STATS & ~BIT(METRIC_MEDIAN) : ALL_STATS);
+		Uuid id = id_of((uint32_t)i);
+		int64_t b = t0 + (int64_t)i * step_us;
+		assert_true(rollup_add(roll, &id, b, "a.series", 8, present, v));
+		rollseries_add(&s, &id, b, present, v);
+	}
+	rollseries_end(&s);
+	rollup_write_json(roll, &out);
+	Buf got = {0};
+	buf_addc(&got, '[');
+	int parts = 0;
+	while (!rollseries_write(&s, &got, got.len + part))
+		parts++;
+	buf_adds(&got, "]\n");
+	assert_true(part > 100000 || parts > 0 || nrows < 10);
+	assert_int_equal(got.len, out.len);
+	assert_memory_equal(got.p, out.p, out.len);
+	buf_free(&got);
+	rollseries_free(&s);
+	rollup_free(roll);
+	roll = NULL;
+	buf_reset(&out);
+}
+
+static void test_series_in_parts_equals_whole_answer(void **state)
+{
+	(void)state;
+	series_case(TM_MINUTE, 20000, 60 * US, 1000);  /* one row a bucket, several blocks */
+	series_case(TM_MINUTE, 5000, 7 * US, 333);     /* several rows a bucket */
+	series_case(TM_SECOND, 3000, US / 2, 64);
+	series_case(TM_HOUR, 4000, 61 * US, 4096);
+	series_case(TM_WEEK, 300, 86400 * US, 10);     /* the first week starts before 1970 */
+	series_case(TM_MONTH, 400, 86400 * US, 50);
+	series_case(TM_YEAR, 50, 40 * 86400 * US, 1 << 20);
+	series_case(TM_MINUTE, 1, 60 * US, 1);
+}
+
+static void test_series_reused_for_the_next_name(void **state)
+{
+	(void)state;
+	RollSeries s;
+	rollseries_init(&s, TM_MINUTE);
+	double v[METRIC_NSTATS] = {1, 2, 3, 4, 5, 6, 7, 8};
+	for (int n = 0; n < 2; n++) {
+		rollseries_begin(&s, n ? "b" : "a", 1);
+		for (int i = 0; i < (n ? 3 : 50000); i++) {
+			Uuid id = id_of((uint32_t)i);
+			rollseries_add(&s, &id, (int64_t)i * 60 * US, ALL_STATS, v);
+		}
+		rollseries_end(&s);
+		buf_reset(&out);
+		while (!rollseries_write(&s, &out, SIZE_MAX))
+			;
+	}
+	json_error_t err;
+	answer = json_loadb(out.p, out.len, 0, &err);
+	assert_non_null(answer);
+	assert_string_equal(json_string_value(json_object_get(answer, "name")), "b");
+	assert_int_equal(json_array_size(json_object_get(answer, "count")), 3);
+	rollseries_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -822,6 +900,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_empty, teardown),
 		cmocka_unit_test_teardown(test_groups_without_rows, teardown),
 		cmocka_unit_test_teardown(test_answer_shape, teardown),
+		cmocka_unit_test_teardown(test_series_in_parts_equals_whole_answer, teardown),
+		cmocka_unit_test_teardown(test_series_reused_for_the_next_name, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
