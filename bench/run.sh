@@ -58,6 +58,7 @@ BENCH_START=$(date +%s)
 # with none of them.
 for v in $(compgen -e | grep '^PG'); do unset "$v"; done
 M2PG_PID=""
+STOP_KILLED=0
 CHILD=""
 CLUSTERS=""
 
@@ -96,6 +97,8 @@ stop_m2pg() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
+	STOP_KILLED=0
+	kill -0 "$pid" 2>/dev/null && STOP_KILLED=1
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 0
@@ -526,13 +529,13 @@ fi
 
 # ---------- 7. overload with batches ----------
 
-declare -A O_OK O_503 O_FALSE O_UNKNOWN O_NONE O_NOT503 O_LOST O_RATE O_P50 O_P99 O_R1 O_R2 O_D1 O_D2 O_STRICT O_LENIENT
+declare -A O_STOP O_OK O_503 O_FALSE O_UNKNOWN O_NONE O_NOT503 O_LOST O_RATE O_P50 O_P99 O_R1 O_R2 O_D1 O_D2 O_STRICT O_LENIENT
 O_ROWS_OK=1
 within() { # ROWS ACKED EXTRA: 0 <= ROWS - ACKED <= EXTRA
 	[ $(($1 - $2)) -ge 0 ] && [ $(($1 - $2)) -le "$3" ]
 }
 overload_phase() { # CONNS
-	local c=$1 line ack
+	local c=$1 line ack t0
 	start_m2pg 1
 	progress "overload: 1000-metric batch POSTs, $c connections ($WRITE_SECONDS s)"
 	fresh_tables
@@ -541,7 +544,10 @@ overload_phase() { # CONNS
 	check_m2pg "the $c-connection overload phase"
 	# SIGTERM: m2pg delivers its pending hints before it exits, so whatever it would still store
 	# of this phase is in the databases before they are counted.
+	t0=$(now_ns)
 	stop_m2pg
+	O_STOP[$c]="$(calc "($(now_ns) - $t0) / 1e9" 1) s"
+	[ "$STOP_KILLED" = 1 ] && O_STOP[$c]="${O_STOP[$c]}, then SIGKILL (hints lost)"
 	settle_counts
 	O_OK[$c]=$(field ok "$line")
 	O_503[$c]=$(field s503 "$line")
@@ -637,11 +643,13 @@ if want reads; then
 	say "6. Concurrent large reads: $LARGE_NAMES clients at once, each GETs one name over its $LARGE_POINTS minute buckets"
 	say "   (loaded with SQL into both databases, same ids; resolution=minute, so one point per row and statistic);"
 	say "   /health GET every 50 ms on a new connection meanwhile; a fresh m2pg process, idle before the reads"
-	sayf '   %4s %6s %6s %-74s %8s %7s\n' read status names "points per statistic (want $LARGE_POINTS each)" MB s
+	sayf '   %4s %6s %6s %-40s %8s %7s\n' read status names "points per statistic (want $LARGE_POINTS)" MB s
 	while read -r tag i rest; do
 		[ "$tag" = READ ] || continue
-		pts=$(field points "$rest" | tr ',' ' ')
-		sayf '   %4s %6s %6s %-74s %8s %7s\n' "$i" "$(field status "$rest")" "$(field names "$rest")" "$pts" \
+		pts=$(field points "$rest" | tr ',' '\n' | cut -d: -f2 | sort -u)
+		# one figure when every statistic has the same number of points, else each
+		[ "$(printf '%s\n' "$pts" | wc -l)" = 1 ] && pts="each of the 8: $pts" || pts=$(field points "$rest" | tr ',' ' ')
+		sayf '   %4s %6s %6s %-40s %8s %7s\n' "$i" "$(field status "$rest")" "$(field names "$rest")" "$pts" \
 			"$(calc "$(field bytes "$rest") / 1048576" 1)" "$(field seconds "$rest")"
 		err=$(printf '%s\n' "$rest" | sed -n 's/.* error=//p')
 		[ -n "$err" ] && say "        error: $err"
@@ -671,6 +679,7 @@ if want overload; then
 			"${O_R1[$c]}" "${O_R2[$c]}" "${O_D1[$c]}" "${O_D2[$c]}" "${O_STRICT[$c]}/${O_LENIENT[$c]}"
 	done
 	say "   (+db: rows beyond the acknowledged metrics; other: answers neither 201 nor 503)"
+	say "   m2pg took ${O_STOP[8]} to stop after 8 connections, ${O_STOP[64]} after 64"
 	say "   acknowledged metrics/s at 64 / at 8 connections: $O_RATIO x"
 fi
 
@@ -692,7 +701,7 @@ fi
 [ -n "$RSS_MAX" ] && sayf '   %-54s %-32s %s\n' "peak RSS < 64 MB" "${RSS_MAX} MB" "$(pf "$(calc "$RSS_MAX < 64" 0)")"
 [ "$NPHASES" -gt 0 ] && sayf '   %-54s %-32s %s\n' "rows = 201s in each database, every write phase" "$PHASES_OK of $NPHASES phases" "$(pf "$ALL_OK")"
 if want reads; then
-	sayf '   %-54s %-32s %s\n' "$LARGE_NAMES concurrent reads of $LARGE_POINTS buckets: all 200, every point" \
+	sayf '   %-54s %-32s %s\n' "$LARGE_NAMES reads at once of $LARGE_POINTS buckets: 200, all points" \
 		"$(field ok "$L_LINE") of $(field reads "$L_LINE")" "$(pf "$([ "$(field ok "$L_LINE")" = "$(field reads "$L_LINE")" ] && echo 1)")"
 	sayf '   %-54s %-32s %s\n' "  peak RSS growth during them < 96 MB" "$L_GROWTH MB" "$(pf "$(calc "$L_GROWTH < 96" 0)")"
 	sayf '   %-54s %-32s %s\n' "  /health < 200 ms throughout" "worst $(field health_max_ms "$L_LINE") ms" \
