@@ -13,6 +13,9 @@
 -- Script arguments (after `--`): ACTIVE_SECONDS [EXPECTED_STATUS]; 0 seconds: no draining.
 -- done() prints one line for bench/run.sh (sent: requests sent, counted when draining only):
 --   BENCH ok=N other=N sent=N window_s=S p50_ms=X p99_ms=X complete=N sock_errors=N
+--         s503=N stored_false=N stored_unknown=N stored_none=N
+-- s503 counts the 503s among the others, split by the "stored" field of their JSON body: false
+-- (refused, nothing of it stored), "unknown" (timed out, it may still land) or absent.
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -29,6 +32,7 @@ local threads = {}
 
 -- Per-thread state (each wrk thread has its own Lua state); read by done() through thread:get.
 n_ok, n_other, n_sent, t_first, t_last = 0, 0, 0, 0, 0
+n_503, n_false, n_unknown = 0, 0, 0
 local expected, stop_at = 201, nil
 
 function setup(thread)
@@ -58,12 +62,24 @@ end
 function response(status, headers, body)
   t_last = now()
   if status == expected then n_ok = n_ok + 1 else n_other = n_other + 1 end
+  if status == 503 then
+    n_503 = n_503 + 1
+    if body and body:find('"stored"%s*:%s*false') then
+      n_false = n_false + 1
+    elseif body and body:find('"stored"%s*:%s*"unknown"') then
+      n_unknown = n_unknown + 1
+    end
+  end
 end
 
 function done(summary, latency, requests)
   local ok, other, sent, first, last = 0, 0, 0, math.huge, 0
+  local s503, sfalse, sunknown = 0, 0, 0
   for _, t in ipairs(threads) do
     ok = ok + t:get("n_ok")
+    s503 = s503 + t:get("n_503")
+    sfalse = sfalse + t:get("n_false")
+    sunknown = sunknown + t:get("n_unknown")
     other = other + t:get("n_other")
     sent = sent + t:get("n_sent")
     local f, l = t:get("t_first"), t:get("t_last")
@@ -73,9 +89,11 @@ function done(summary, latency, requests)
   local window = (last > 0 and first < math.huge) and (last - first) or 0
   local e = summary.errors
   io.write(string.format(
-    "BENCH ok=%d other=%d sent=%d window_s=%.3f p50_ms=%.3f p99_ms=%.3f complete=%d sock_errors=%d\n",
+    "BENCH ok=%d other=%d sent=%d window_s=%.3f p50_ms=%.3f p99_ms=%.3f complete=%d sock_errors=%d"
+      .. " s503=%d stored_false=%d stored_unknown=%d stored_none=%d\n",
     ok, other, sent, window, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.requests, e.connect + e.read + e.write + e.timeout))
+    summary.requests, e.connect + e.read + e.write + e.timeout,
+    s503, sfalse, sunknown, s503 - sfalse - sunknown))
 end
 
 return M
