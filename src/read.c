@@ -780,8 +780,9 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 				out->res = NULL;
 				if (PQntuples(rr->agg[i]) > cfg->read_max_rows || PQnfields(rr->agg[i]) != AGG_COLUMNS)
 					rr->too_many = true;
-			} else if (!add_rows(rr, out->res)) {
-				rr->too_many = true;
+			} else {
+				rollup_set_source(rr->rollup, (unsigned)i);
+				rr->too_many |= !add_rows(rr, out->res);
 			}
 		} else if (out->client_fault) {
 			struct evhttp_request *req = rr->req;

@@ -25,6 +25,7 @@ typedef struct Row {
 	int64_t group_us; /* start of the rollup bucket */
 	uint32_t name;    /* index into names, then rank after sorting */
 	uint8_t present;
+	uint8_t source; /* the database it came from: of two copies of one id, the lower counts */
 	double v[METRIC_NSTATS];
 } Row;
 
@@ -37,6 +38,7 @@ typedef struct Name {
 struct Rollup {
 	TmRes res;
 	size_t max_rows;
+	uint8_t source; /* of the rows being added */
 	Row *rows;
 	size_t nrows, cap_rows;
 	struct Agg *groups; /* aggregated by a database, then also those rolled up from rows */
@@ -71,6 +73,11 @@ void rollup_free(Rollup *r)
 	free(r->slots);
 	buf_free(&r->name_bytes);
 	free(r);
+}
+
+void rollup_set_source(Rollup *r, unsigned source)
+{
+	r->source = (uint8_t)source;
 }
 
 size_t rollup_count(const Rollup *r)
@@ -148,6 +155,7 @@ bool rollup_add(Rollup *r, const Uuid *id, int64_t bucket_us, const char *name, 
 	row->group_us = tm_truncate(bucket_us, r->res);
 	row->name = intern(r, name, name_len);
 	row->present = present;
+	row->source = r->source;
 	memcpy(row->v, v, sizeof(row->v));
 	return true;
 }
@@ -168,7 +176,8 @@ static int cmp_row(const void *a, const void *b)
 		return x->name < y->name ? -1 : 1;
 	if (x->group_us != y->group_us)
 		return x->group_us < y->group_us ? -1 : 1;
-	return uuid_cmp(&x->id, &y->id);
+	int c = uuid_cmp(&x->id, &y->id);
+	return c ? c : (x->source > y->source) - (x->source < y->source);
 }
 
 void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t present,

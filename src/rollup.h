@@ -17,6 +17,9 @@ void rollup_free(Rollup *r);
 bool rollup_add(Rollup *r, const Uuid *id, int64_t bucket_us, const char *name, size_t name_len,
 		uint8_t present, const double v[METRIC_NSTATS]) WARN_UNUSED;
 size_t rollup_count(const Rollup *r);
+/* The database the next rows come from (0 = the first in DATABASE_URLS): when two copies of
+ * one id differ, the copy of the lowest source counts, whatever order the rows came in. */
+void rollup_set_source(Rollup *r, unsigned source);
 
 /* What a group accumulates: enough to apply the rollup rules, whether rows are added one by
  * one here or a database aggregated them (the same sums, over the same rows). */

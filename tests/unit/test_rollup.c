@@ -885,6 +885,34 @@ static void test_series_reused_for_the_next_name(void **state)
 	rollseries_free(&s);
 }
 
+/* Two databases hold one id with different values (a row edited by hand in one of them): the
+ * copy of the database listed first counts, whichever answered first. */
+static void test_one_id_with_different_values_is_deterministic(void **state)
+{
+	(void)state;
+	for (int order = 0; order < 2; order++) {
+		start(TM_MINUTE, 10);
+		Uuid id = id_of(7);
+		double first[METRIC_NSTATS] = {1, 10, 0, 0, 0, 0, 0, 0};
+		double second[METRIC_NSTATS] = {2, 20, 0, 0, 0, 0, 0, 0};
+		for (int k = 0; k < 2; k++) {
+			unsigned src = (unsigned)(order ? 1 - k : k);
+			rollup_set_source(roll, src);
+			assert_true(rollup_add(roll, &id, T0, "m", 1, BIT(METRIC_COUNT) | BIT(METRIC_MEAN),
+					       src == 0 ? first : second));
+		}
+		buf_reset(&out);
+		rollup_write_json(roll, &out);
+		json_error_t err;
+		json_t *a = json_loadb(out.p, out.len, 0, &err);
+		assert_non_null(a);
+		json_t *count = json_object_get(json_array_get(a, 0), "count");
+		assert_int_equal(json_array_size(count), 1);
+		assert_true(json_number_value(json_object_get(json_array_get(count, 0), "value")) == 1);
+		json_decref(a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -902,6 +930,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_answer_shape, teardown),
 		cmocka_unit_test_teardown(test_series_in_parts_equals_whole_answer, teardown),
 		cmocka_unit_test_teardown(test_series_reused_for_the_next_name, teardown),
+		cmocka_unit_test_teardown(test_one_id_with_different_values_is_deterministic, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
