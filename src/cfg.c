@@ -80,7 +80,7 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"WRITE_PATIENCE_MS", 5000, 1, 600000, &c->write_patience_ms},
 		{"READ_TIMEOUT_MS", 10000, 1, 3600000, &c->read_timeout_ms},
 		{"STRAGGLER_MS", 100, 1, 600000, &c->straggler_ms},
-		{"READ_CONCURRENCY", 8, 1, 10000, &c->read_concurrency},
+		{"READ_CONCURRENCY", 16, 1, 10000, &c->read_concurrency},
 		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
 		{"DB_CONNECTIONS", 4, 2, 64, &c->db_connections}, /* one is always left for inserts */
 		{"WRITE_BATCHES", 1, 1, 64, &c->write_batches},

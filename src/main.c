@@ -55,7 +55,7 @@ static const char USAGE[] =
 	"  READ_TIMEOUT_MS     answer with what came back after this long (10000)\n"
 	"  STRAGGLER_MS        how long a read waits for a suspect database once another\n"
 	"                      answered (100)\n"
-	"  READ_CONCURRENCY    reads answered at once per worker; more get 503 (8)\n"
+	"  READ_CONCURRENCY    reads answered at once per worker; more get 503 (16)\n"
 	"  CONNECT_TIMEOUT_MS  give up a connection attempt after this long (2000)\n"
 	"  DB_CONNECTIONS      connections per database and worker, at least 2: one is always\n"
 	"                      left for inserts (4)\n"
