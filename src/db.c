@@ -72,6 +72,7 @@ struct Db {
 	DbHealth health;
 	bool ever_up;
 	double rate; /* metrics committed per ms by loaded batches (EWMA); 0: not measured */
+	int64_t drained_us; /* when the last insert ended with more queued: the drain goes on */
 	NameSet *names; /* names known to be in the database's catalogue */
 	int64_t names_gen; /* the catalogue's generation those names were seen in */
 };
@@ -462,12 +463,17 @@ static void conn_complete(Conn *c)
 				  c->inflight_metrics, (long long)ms);
 		if (!c->failed)
 			stats_rows_inserted(db->index, c->inflight_metrics);
+		int64_t now = now_mono_us();
 		if (!c->failed && c->inflight_metrics >= 64) {
 			/* Only batches of some size say what the database commits under load: a lone
-			 * metric's round trip is latency, not throughput. */
-			double sample = (double)c->inflight_metrics / (double)(ms > 0 ? ms : 1);
+			 * metric's round trip is latency, not throughput. While the queue stays busy the
+			 * rate is what drained since the last insert ended, so that the time between
+			 * batches (the loop busy with requests, a commit elsewhere) counts too. */
+			int64_t span_us = db->drained_us ? now - db->drained_us : ms * 1000;
+			double sample = (double)c->inflight_metrics * 1000.0 / (double)(span_us > 1000 ? span_us : 1000);
 			db->rate = db->rate > 0 ? 0.8 * db->rate + 0.2 * sample : sample;
 		}
+		db->drained_us = !c->failed && db->wq ? now : 0;
 		if (!c->failed && db->health == DB_SUSPECT && ms < cfg->write_timeout_ms)
 			db_set_health(db, DB_UP);
 	} else if (c->failed) {
