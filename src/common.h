@@ -47,6 +47,18 @@ static inline uint64_t fnv1a64(const char *s, size_t len)
 	return h;
 }
 
+/* The value of a hexadecimal digit, or -1. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Monotonic and wall clocks in microseconds. */
 int64_t now_mono_us(void);
 int64_t now_wall_us(void);

@@ -69,17 +69,6 @@ bool query_utf8_valid(const char *str, size_t len)
 
 /* ---------- query strings ---------- */
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 typedef enum { DEC_OK, DEC_BAD_PERCENT, DEC_NUL, DEC_UTF8 } DecodeResult;
 
 /* Decodes [s, end) into dst (room for end - s bytes); the result is never longer. */
@@ -91,8 +80,8 @@ static DecodeResult decode(const char *s, const char *end, char *dst, size_t *ou
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int h = end - s >= 2 ? hex_value(s[0]) : -1;
-			int l = h >= 0 ? hex_value(s[1]) : -1;
+			int h = end - s >= 2 ? hex_digit(s[0]) : -1;
+			int l = h >= 0 ? hex_digit(s[1]) : -1;
 			if (l < 0)
 				return DEC_BAD_PERCENT;
 			c = (char)(h * 16 + l);
@@ -230,7 +219,7 @@ typedef enum { ESC_ATOM, ESC_CONSTRAINT, ESC_BAD } EscKind;
 
 static bool is_hex(char c)
 {
-	return hex_value(c) >= 0;
+	return hex_digit(c) >= 0;
 }
 
 static bool is_alnum(char c)

@@ -60,17 +60,6 @@ void uuid_format(const Uuid *u, char out[UUID_STR_LEN + 1])
 	*p = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool uuid_parse(const char *s, size_t len, Uuid *u)
 {
 	if (len != UUID_STR_LEN)
@@ -83,7 +72,7 @@ bool uuid_parse(const char *s, size_t len, Uuid *u)
 			i++;
 			continue;
 		}
-		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		u->b[j++] = (uint8_t)(hi << 4 | lo);
