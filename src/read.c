@@ -362,6 +362,8 @@ static int cmp_rows(const RowIn *a, const RowIn *b)
 	return a->has_id ? uuid_cmp(&a->id, &b->id) : 0;
 }
 
+static void maybe_straggle(ReadReq *rr);
+
 static void pump_soon(ReadReq *rr)
 {
 	event_active(rr->pump, EV_TIMEOUT, 0);
@@ -389,10 +391,12 @@ static bool stream_row(DbJob *job, PGresult *row)
 		pump_soon(rr);
 		return true;
 	}
-	if (!st->started && db_health(rr->web->dbs[i]) != DB_UP)
-		db_mark_answered(rr->web->dbs[i]);
 	st->ring[(st->head + st->count++) % STREAM_BUFFER_ROWS] = row;
-	st->started = true;
+	if (!st->started) {
+		st->started = true;
+		db_mark_answered(rr->web->dbs[i]);
+		maybe_straggle(rr); /* a suspect database still silent gets the straggler window */
+	}
 	pump_soon(rr);
 	if (st->count < STREAM_BUFFER_ROWS)
 		return true;
