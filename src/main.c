@@ -210,10 +210,12 @@ static int run_web(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	/* Large buffers (a read's series, request bodies) are mmapped and so given back to the
-	 * system when freed: a fixed threshold stops glibc raising it after the first big free,
-	 * which left a burst of large reads (or bodies of megabytes) holding memory for good. */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* Buffers of a megabyte or more (a long read's series, large request bodies) are mmapped
+	 * and so given back to the system when freed: a fixed threshold stops glibc raising it
+	 * after the first big free, which left a burst of large reads (or bodies of megabytes)
+	 * holding memory for good. Not lower: the 64 KB chunks of streamed answers (128 KB
+	 * buffers) would then cost an mmap and a page fault per 4 KB each. */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	const char *cmd = argc >= 2 ? argv[1] : "web";
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		fputs(USAGE, stdout);
