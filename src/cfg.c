@@ -82,7 +82,7 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"STRAGGLER_MS", 100, 1, 600000, &c->straggler_ms},
 		{"READ_CONCURRENCY", 16, 1, 10000, &c->read_concurrency},
 		{"CONNECT_TIMEOUT_MS", 2000, 1, 600000, &c->connect_timeout_ms},
-		{"DB_CONNECTIONS", 4, 2, 64, &c->db_connections}, /* one is always left for inserts */
+		{"DB_CONNECTIONS", 6, 2, 64, &c->db_connections}, /* one is always left for inserts */
 		{"WRITE_BATCHES", 1, 1, 64, &c->write_batches},
 		{"DB_QUEUE_MAX", 100000, 10000, 10000000, &c->db_queue_max}, /* a whole batch fits */
 		{"BATCH_MAX", 2000, 1, 100000, &c->batch_max},

@@ -265,10 +265,13 @@ static void conn_on_notice(void *arg, const char *message)
 static void conn_send_setup(Conn *c)
 {
 	PQsetNoticeProcessor(c->pg, conn_on_notice, c);
-	/* The server stops a statement that outlives every deadline of ours. */
+	/* The server stops a statement that outlives every deadline of ours: a backstop, since
+	 * m2pg closes a connection whose statement is overdue, but the server may only notice
+	 * when it next writes. Six times the longest deadline, for a streamed read goes on as long
+	 * as its rows flow (see conn_read_results). */
 	Buf sql = {0};
 	int timeout = cfg->read_timeout_ms > cfg_write_patience_ms() ? cfg->read_timeout_ms : cfg_write_patience_ms();
-	buf_addf(&sql, "%sSET statement_timeout = %d;", SCHEMA_SETUP_SQL, timeout);
+	buf_addf(&sql, "%sSET statement_timeout = %lld;", SCHEMA_SETUP_SQL, (long long)timeout * 6);
 	bool sent = PQsetnonblocking(c->pg, 1) == 0 && PQsendQuery(c->pg, sql.p);
 	buf_free(&sql);
 	if (!sent) {
@@ -509,6 +512,8 @@ static void conn_read_results(Conn *c)
 		ExecStatusType st = PQresultStatus(r);
 		if (st == PGRES_SINGLE_TUPLE && c->state == CONN_BUSY && c->inflight && c->inflight->row &&
 		    !c->failed) {
+			/* A stream is overdue when its rows stop, not when a large answer takes long. */
+			c->deadline_us = now_mono_us() + (int64_t)cfg->read_timeout_ms * 1000;
 			if (!c->inflight->row(c->inflight, r)) { /* r is the job's now */
 				c->paused = true;
 				conn_watch(c, false);

@@ -58,7 +58,7 @@ static const char USAGE[] =
 	"  READ_CONCURRENCY    reads answered at once per worker; more get 503 (16)\n"
 	"  CONNECT_TIMEOUT_MS  give up a connection attempt after this long (2000)\n"
 	"  DB_CONNECTIONS      connections per database and worker, at least 2: one is always\n"
-	"                      left for inserts (4)\n"
+	"                      left for inserts (6)\n"
 	"  WRITE_BATCHES       insert batches in flight per database and worker (1)\n"
 	"  DB_QUEUE_MAX        metrics waiting per database and worker (100000)\n"
 	"  BATCH_MAX           metrics per INSERT statement (2000)\n"
