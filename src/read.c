@@ -174,7 +174,7 @@ static void stream_end(ReadReq *rr)
 	rr->web->reads_inflight--;
 	if (evcon)
 		guard_set_close_hook(evcon, NULL, NULL);
-	web_log_request(req, 200, rr->start_us);
+	reply_log(req, 200, rr->start_us);
 	evhttp_send_reply_end(req); /* frees req when its client has gone */
 	read_unref(rr);
 }
@@ -268,13 +268,13 @@ static void read_answer(ReadReq *rr)
 			 "the query matches more than %d rows in one database; narrow the name or the "
 			 "time range",
 			 cfg->read_max_rows);
-		web_reply_error(w, req, 422, msg, NULL, -1, rr->start_us);
+		reply_error(req, 422, msg, NULL, -1, rr->start_us);
 		return;
 	}
 	int n = answered(rr);
 	if (n == 0) {
 		rr->req = NULL;
-		web_reply_error(w, req, 503, "no database answered the read", NULL, -1, rr->start_us);
+		reply_error(req, 503, "no database answered the read", NULL, -1, rr->start_us);
 		return;
 	}
 	char dbs[32];
@@ -288,7 +288,7 @@ static void read_answer(ReadReq *rr)
 		while (!done)
 			done = rollup_next_json(rr->rollup, &b, SIZE_MAX);
 		rr->req = NULL;
-		web_reply(w, req, 200, &b, rr->start_us);
+		reply_json(req, 200, &b, rr->start_us);
 		return;
 	}
 	/* Large: chunks, each written when the client has taken the one before, so the JSON in
@@ -486,7 +486,7 @@ static void pump_fail(ReadReq *rr, int code, const char *msg)
 		rr->web->inflight--;
 		rr->web->reads_inflight--;
 		evtimer_del(rr->timer);
-		web_reply_error(rr->web, req, code, msg, NULL, -1, rr->start_us);
+		reply_error(req, code, msg, NULL, -1, rr->start_us);
 		return;
 	}
 	log_warn("at=read-aborted error=\"%s\"", msg);
@@ -602,7 +602,7 @@ static void read_pump(evutil_socket_t fd, short what, void *arg)
 		char dbs[32];
 		snprintf(dbs, sizeof(dbs), "%d/%d", answered(rr), w->ndbs);
 		evhttp_add_header(evhttp_request_get_output_headers(req), "M2pg-Databases", dbs);
-		web_reply(w, req, 200, &rr->out, rr->start_us);
+		reply_json(req, 200, &rr->out, rr->start_us);
 	}
 	pump_over(rr);
 }
@@ -841,7 +841,7 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 			evtimer_del(rr->timer);
 			char msg[300];
 			snprintf(msg, sizeof(msg), "invalid query: %s", out->error);
-			web_reply_error(rr->web, req, 400, msg,
+			reply_error(req, 400, msg,
 					strstr(out->error, "regular expression") ? "name" : NULL, -1, rr->start_us);
 			if (rr->pump)
 				pump_soon(rr); /* it gives its reference back */
@@ -993,7 +993,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	char qerr[200], qfield[64];
 	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	if (!query_parse(query, READ_KEYS, RK_COUNT, &q, qerr, sizeof(qerr), qfield, sizeof(qfield))) {
-		web_reply_error(w, req, 400, qerr, qfield[0] ? qfield : NULL, -1, start_us);
+		reply_error(req, 400, qerr, qfield[0] ? qfield : NULL, -1, start_us);
 		return;
 	}
 	const char *name = param(&q, RK_NAME), *from = param(&q, RK_FROM);
@@ -1022,7 +1022,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 			bad = "from is after to", field = "from";
 	}
 	if (bad) {
-		web_reply_error(w, req, 400, bad, field, -1, start_us);
+		reply_error(req, 400, bad, field, -1, start_us);
 		query_free(&q);
 		return;
 	}
@@ -1034,7 +1034,7 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 		stats_add(STATS_READS_REFUSED, 1);
 		Buf b = {0};
 		jsonw_error(&b, "too many reads in flight (READ_CONCURRENCY); retry shortly", NULL, -1);
-		web_reply_503(w, req, &b, 1, start_us);
+		reply_503(req, &b, 1, start_us);
 		return;
 	}
 	size_t n = (size_t)w->ndbs;

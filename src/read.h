@@ -2,7 +2,7 @@
 #ifndef M2PG_READ_H
 #define M2PG_READ_H
 
-#include "web.h"
+#include "reply.h"
 
 void read_handle(Web *w, struct evhttp_request *req, int64_t start_us);
 

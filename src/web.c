@@ -30,84 +30,6 @@
 #define MAX_HEADER_BYTES (16 * 1024)
 #define MAX_REGEX_BYTES 4096
 
-static const char *reason(int code)
-{
-	switch (code) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 422: return "Unprocessable Entity";
-	case 503: return "Service Unavailable";
-	default: return "Error";
-	}
-}
-
-static void free_body(const void *data, size_t len, void *arg)
-{
-	(void)len;
-	(void)arg;
-	free((void *)data);
-}
-
-static StatsRoute route_of(struct evhttp_request *req)
-{
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	if (!path)
-		return STATS_ROUTE_OTHER;
-	if (strcmp(path, "/metrics") == 0)
-		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_WRITE : STATS_ROUTE_READ;
-	if (strcmp(path, "/health") == 0)
-		return STATS_ROUTE_HEALTH;
-	return strcmp(path, "/stats") == 0 ? STATS_ROUTE_STATS : STATS_ROUTE_OTHER;
-}
-
-void web_log_request(struct evhttp_request *req, int code, int64_t start_us)
-{
-	const char *method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET";
-	int64_t us = now_mono_us() - start_us;
-	stats_request(route_of(req), code, us);
-	if (code >= 400)
-		log_info("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
-			 (double)us / 1000);
-	else
-		log_debug("at=request method=%s status=%d measure#m2pg.request.ms=%.3f", method, code,
-			  (double)us / 1000);
-}
-
-void web_reply(Web *w, struct evhttp_request *req, int code, Buf *body, int64_t start_us)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-	if (code == 503 && !evhttp_find_header(h, "Retry-After"))
-		evhttp_add_header(h, "Retry-After", "1");
-	size_t len;
-	char *p = buf_take(body, &len);
-	if (p && evbuffer_add_reference(evhttp_request_get_output_buffer(req), p, len, free_body, NULL) < 0)
-		free(p);
-	web_log_request(req, code, start_us);
-	evhttp_send_reply(req, code, reason(code), NULL);
-	(void)w;
-}
-
-void web_reply_503(Web *w, struct evhttp_request *req, Buf *body, int retry_after_s, int64_t start_us)
-{
-	char secs[16];
-	snprintf(secs, sizeof(secs), "%d", retry_after_s > 0 ? retry_after_s : 1);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", secs);
-	web_reply(w, req, 503, body, start_us);
-}
-
-void web_reply_error(Web *w, struct evhttp_request *req, int code, const char *msg, const char *field,
-		     long index, int64_t start_us)
-{
-	Buf b = {0};
-	jsonw_error(&b, msg, field, index);
-	web_reply(w, req, code, &b, start_us);
-}
-
 /* ---------- POST /metrics ---------- */
 
 /* Per database, how a write ended for it; decides the hints once every database is done. */
@@ -170,7 +92,7 @@ static void write_refuse(WriteReq *wr, const char *error, const char *stored, in
 	buf_adds(&b, "{\"error\": ");
 	jsonw_string(&b, error, strlen(error));
 	buf_addf(&b, ", \"stored\": %s}\n", stored);
-	web_reply_503(wr->web, req, &b, retry_after_s, wr->start_us);
+	reply_503(req, &b, retry_after_s, wr->start_us);
 }
 
 static void write_answer(WriteReq *wr)
@@ -196,7 +118,7 @@ static void write_answer(WriteReq *wr)
 		buf_addc(&b, '"');
 	}
 	buf_adds(&b, wr->batch.is_array ? "]\n" : "\n");
-	web_reply(wr->web, req, 201, &b, wr->start_us);
+	reply_json(req, 201, &b, wr->start_us);
 }
 
 /* Every database that took the write has failed it. */
@@ -259,7 +181,7 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	if (len > MAX_BODY_BYTES) {
-		web_reply_error(w, req, 413, "the body is larger than 8 MiB", NULL, -1, start_us);
+		reply_error(req, 413, "the body is larger than 8 MiB", NULL, -1, start_us);
 		return;
 	}
 	/* Overloaded: refuse before parsing. Under a flood of large batches, parsing bodies only
@@ -268,14 +190,14 @@ static void handle_write(Web *w, struct evhttp_request *req, int64_t start_us)
 		Buf b = {0};
 		buf_adds(&b, "{\"error\": \"the databases are down or cannot take more writes in time; "
 			     "nothing was stored\", \"stored\": false}\n");
-		web_reply_503(w, req, &b, 1, start_us);
+		reply_503(req, &b, 1, start_us);
 		return;
 	}
 	const char *body = (const char *)evbuffer_pullup(in, -1);
 	MetricBatch batch;
 	MetricError err;
 	if (!metric_parse_body(body ? body : "", len, &batch, &err)) {
-		web_reply_error(w, req, err.status, err.msg, err.field[0] ? err.field : NULL, err.index, start_us);
+		reply_error(req, err.status, err.msg, err.field[0] ? err.field : NULL, err.index, start_us);
 		return;
 	}
 	WriteReq *wr = calloc(1, sizeof(*wr) + (size_t)w->ndbs * sizeof(DbJob));
@@ -360,7 +282,7 @@ static void handle_health(Web *w, struct evhttp_request *req, int64_t start_us)
 			 hints_count(w->hints[i]));
 	}
 	buf_adds(&b, "]}\n");
-	web_reply(w, req, 200, &b, start_us);
+	reply_json(req, 200, &b, start_us);
 }
 
 /* GET /stats: the process's counters, and this worker's view of each database. */
@@ -393,14 +315,7 @@ static void handle_stats(Web *w, struct evhttp_request *req, int64_t start_us)
 	}
 	buf_addf(&b, "# HELP m2pg_reads_in_flight Reads being answered by this worker.\n"
 		     "# TYPE m2pg_reads_in_flight gauge\nm2pg_reads_in_flight %d\n", w->reads_inflight);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	size_t len;
-	char *p = buf_take(&b, &len);
-	if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), p, len, free_body, NULL) < 0)
-		free(p);
-	web_log_request(req, 200, start_us);
-	evhttp_send_reply(req, 200, "OK", NULL);
+	reply_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b, start_us);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -414,14 +329,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *bad_framing = guard_request_begin(w->guard, req);
 	if (bad_framing) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		web_reply_error(w, req, 400, bad_framing, NULL, -1, start_us);
+		reply_error(req, 400, bad_framing, NULL, -1, start_us);
 		return;
 	}
 	if (cmd == EVHTTP_REQ_HEAD && strcmp(path, "/health") == 0)
 		cmd = EVHTTP_REQ_GET; /* the guard drops the body and keeps its length */
 	if (w->shutting_down) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		web_reply_error(w, req, 503, "shutting down", NULL, -1, start_us);
+		reply_error(req, 503, "shutting down", NULL, -1, start_us);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
@@ -431,27 +346,27 @@ static void on_request(struct evhttp_request *req, void *arg)
 			handle_write(w, req, start_us);
 		else if (cmd == EVHTTP_REQ_HEAD) { /* what a GET says before asking the databases */
 			Buf none = {0};
-			web_reply(w, req, 200, &none, start_us);
+			reply_json(req, 200, &none, start_us);
 		} else {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD, POST");
-			web_reply_error(w, req, 405, "/metrics takes GET and POST", NULL, -1, start_us);
+			reply_error(req, 405, "/metrics takes GET and POST", NULL, -1, start_us);
 		}
 	} else if (strcmp(path, "/stats") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			handle_stats(w, req, start_us);
 		else {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-			web_reply_error(w, req, 405, "/stats takes GET", NULL, -1, start_us);
+			reply_error(req, 405, "/stats takes GET", NULL, -1, start_us);
 		}
 	} else if (strcmp(path, "/health") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			handle_health(w, req, start_us);
 		else {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-			web_reply_error(w, req, 405, "/health takes GET", NULL, -1, start_us);
+			reply_error(req, 405, "/health takes GET", NULL, -1, start_us);
 		}
 	} else {
-		web_reply_error(w, req, 404, "not found: the API is GET and POST /metrics", NULL, -1, start_us);
+		reply_error(req, 404, "not found: the API is GET and POST /metrics", NULL, -1, start_us);
 	}
 }
 
