@@ -80,9 +80,9 @@ def test_flood_past_max_clients_pauses_accepting_without_spinning(pg_pair, m2pg_
         assert cpu < 0.5, "%.2f s of CPU in 3 s while paused at the cap" % cpu
         assert log_bytes(svc) - log0 < 4096
         # Some flood connections go: the queue is served, and /health answers.
-        for s in flood[:40]:
+        for s in flood[:50]:
             s.close()
-        del flood[:40]
+        del flood[:50]
         status, body = health_on(svc.port, timeout=5)
         assert status == 200 and body["status"] == "ok"
     finally:
@@ -102,7 +102,10 @@ def test_flood_past_max_clients_pauses_accepting_without_spinning(pg_pair, m2pg_
 
 def test_out_of_descriptors_backs_off_instead_of_spinning(pg_pair, m2pg_factory):
     # A cap above what the process may open: accept() itself fails with EMFILE.
-    svc = m2pg_factory(pg_pair, extra_env={"MAX_CLIENTS": "100000"})
+    svc = m2pg_factory(pg_pair, extra_env={"MAX_CLIENTS": "100000", "DB_CONNECTIONS": "2"})
+    # Database connections set up first, so that the descriptors counted below are all of them.
+    wait_until(lambda: all(s["connections"] == 2 for s in svc.health().json["states"]), 10,
+               message="every database connection to be set up")
     soft, hard = resource.prlimit(svc.proc.pid, resource.RLIMIT_NOFILE)
     open_now = len(os.listdir("/proc/%d/fd" % svc.proc.pid))
     resource.prlimit(svc.proc.pid, resource.RLIMIT_NOFILE, (open_now + 20, hard))
@@ -118,9 +121,9 @@ def test_out_of_descriptors_backs_off_instead_of_spinning(pg_pair, m2pg_factory)
         grown = log_bytes(svc) - log0
         assert grown < 4096, "the log grew %d bytes in 3 s" % grown
         assert "at=accept-error" in svc.stdout()
-        for s in flood[:40]:
+        for s in flood[:50]:
             s.close()
-        del flood[:40]
+        del flood[:50]
         wait_until(lambda: health_on(svc.port)[0] == 200, 10, message="health after EMFILE")
     finally:
         for s in flood:

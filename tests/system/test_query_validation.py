@@ -6,7 +6,7 @@ import urllib.parse
 
 import pytest
 
-from m2pg_sys import assert_created, assert_error, metric, read_series
+from m2pg_sys import assert_created, assert_error, metric, read_series, wait_until
 
 T = 1355202720  # 2012-12-11T05:12:00Z
 
@@ -50,8 +50,12 @@ def slow_read_service(pg_pair, m2pg_factory):
             pg.start()
         pg.resume()
         pg.truncate_metrics()
-    svc = m2pg_factory(pg_pair, read_timeout_ms=READ_TIMEOUT_MS)
+    svc = m2pg_factory(pg_pair, read_timeout_ms=READ_TIMEOUT_MS, extra_env={"DB_CONNECTIONS": "2"})
     svc.dbs = pg_pair
+    # Every connection set up first: a database paused while m2pg still connects to it is
+    # down once the attempts time out, and a read would not wait for it.
+    wait_until(lambda: all(s["connections"] == 2 for s in svc.health().json["states"]), 10,
+               message="every connection to be set up")
     return svc
 
 
