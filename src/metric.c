@@ -4,6 +4,7 @@
  *   name    1..255 bytes of UTF-8 without control characters;
  *   stats   numbers or null within +-1e100 (count, mean, median: 0 or of magnitude at
  *           least 1e-100), at least one present, count >= 0;
+ *   source  optional, 1..255 characters of A-Z a-z 0-9 . : - _ (as Librato allows);
  *   id      optional, a UUID chosen by the client so that a retry is stored once. */
 #include "metric.h"
 
@@ -42,6 +43,19 @@ bool metric_name_valid(const char *s, size_t len)
 			return false;
 		/* U+0080..U+009F (C1 controls) are encoded as C2 80..C2 9F. */
 		if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f)
+			return false;
+	}
+	return true;
+}
+
+bool metric_source_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > METRIC_SOURCE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == ':' || c == '-' || c == '_'))
 			return false;
 	}
 	return true;
@@ -114,6 +128,15 @@ static bool parse_one(json_t *o, long index, Metric *m, char **arena, MetricErro
 			    "a metric needs at least one of count, mean, median, min, max, perc95, "
 			    "perc99, last");
 
+	json_t *source = json_object_get(o, "source");
+	size_t slen = 0;
+	if (source && !json_is_null(source)) {
+		if (!json_is_string(source) ||
+		    !metric_source_valid(json_string_value(source), slen = json_string_length(source)))
+			return fail(err, index, "source",
+				    "source must be 1 to 255 characters of A-Z a-z 0-9 . : - _");
+	}
+
 	json_t *id = json_object_get(o, "id");
 	m->has_id = id && !json_is_null(id);
 	if (m->has_id && (!json_is_string(id) ||
@@ -125,22 +148,33 @@ static bool parse_one(json_t *o, long index, Metric *m, char **arena, MetricErro
 	m->name = *arena;
 	m->name_len = (uint16_t)nlen;
 	*arena += nlen + 1;
+	m->source = NULL;
+	m->source_len = 0;
+	if (slen) {
+		memcpy(*arena, json_string_value(source), slen);
+		(*arena)[slen] = '\0';
+		m->source = *arena;
+		m->source_len = (uint8_t)slen;
+		*arena += slen + 1;
+	}
 	return true;
 }
 
-/* Bytes the arena needs: every valid name plus its NUL. Invalid names fail later. */
+/* Bytes the arena needs for a metric's name and source, each with its NUL. */
+static size_t arena_one(json_t *o)
+{
+	json_t *n = json_object_get(o, "name"), *s = json_object_get(o, "source");
+	return (json_is_string(n) ? json_string_length(n) + 1 : 1) + (json_is_string(s) ? json_string_length(s) + 1 : 0);
+}
+
 static size_t arena_size(json_t *root)
 {
 	size_t total = 0, i;
 	json_t *o;
-	if (json_is_object(root)) {
-		json_t *n = json_object_get(root, "name");
-		return json_is_string(n) ? json_string_length(n) + 1 : 1;
-	}
-	json_array_foreach(root, i, o) {
-		json_t *n = json_object_get(o, "name");
-		total += json_is_string(n) ? json_string_length(n) + 1 : 1;
-	}
+	if (json_is_object(root))
+		return arena_one(root);
+	json_array_foreach(root, i, o)
+		total += arena_one(o);
 	return total;
 }
 

@@ -20,6 +20,7 @@ enum {
 };
 
 #define METRIC_NAME_MAX 255
+#define METRIC_SOURCE_MAX 255
 #define METRIC_BATCH_MAX 10000
 #define METRIC_VALUE_MAX 1e100
 #define METRIC_VALUE_MIN 1e-100 /* smallest magnitude other than 0 */
@@ -30,7 +31,9 @@ typedef struct Metric {
 	Uuid id;
 	int64_t bucket_us;
 	const char *name; /* into the batch's arena, NUL-terminated */
+	const char *source; /* the same, or NULL: unassigned */
 	uint16_t name_len;
+	uint8_t source_len;
 	uint8_t present; /* bit i set: v[i] holds a value; clear: NULL */
 	bool has_id;     /* the client chose the id (a retry-safe write) */
 	double v[METRIC_NSTATS];
@@ -46,7 +49,7 @@ typedef struct MetricBatch {
 typedef struct MetricError {
 	int status; /* 400 malformed JSON, 422 invalid metric */
 	long index; /* position in a batch, -1 when not applicable */
-	char field[16];
+	char field[64]; /* the field, with its position when the format has lists: gauges[2].name */
 	char msg[200];
 } MetricError;
 
@@ -55,5 +58,7 @@ bool metric_parse_body(const char *body, size_t len, MetricBatch *out, MetricErr
 void metric_batch_free(MetricBatch *b);
 /* Bytes [s, s+len) are a valid name: 1..255 bytes of UTF-8 without control characters. */
 bool metric_name_valid(const char *s, size_t len);
+/* Bytes [s, s+len) are a valid source, as Librato allows them: 1..255 of A-Z a-z 0-9 . : - _ */
+bool metric_source_valid(const char *s, size_t len);
 
 #endif
