@@ -43,6 +43,9 @@ static StatsRoute route_of(struct evhttp_request *req)
 		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_WRITE : STATS_ROUTE_READ;
 	if (strcmp(path, "/health") == 0)
 		return STATS_ROUTE_HEALTH;
+	if (strncmp(path, "/v1/metrics", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
+		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_LIBRATO_WRITE
+									   : STATS_ROUTE_LIBRATO_READ;
 	return strcmp(path, "/stats") == 0 ? STATS_ROUTE_STATS : STATS_ROUTE_OTHER;
 }
 
