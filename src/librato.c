@@ -6,8 +6,8 @@
  * allocations and no pointer into the arena ever moves.
  *
  * Rules beyond the metric model's (metric.c): names follow Librato's rule, which is also the
- * rule for sources (1..255 of A-Z a-z 0-9 . : - _); measure_time is whole Unix seconds; a
- * gauge has value, or count (a whole number >= 1) and sum; every error is a 400, and its field
+ * rule for sources (1..255 of A-Z a-z 0-9 . : - _); measure_time is whole Unix seconds; numbers
+ * may come as JSON strings holding a decimal number (older l2met sends them so); a gauge has value, or count (a whole number >= 1) and sum; every error is a 400, and its field
  * names the place in the body: gauges[2].name, gauges.web.hits.value, measure_time. */
 #include "librato.h"
 
@@ -376,6 +376,8 @@ static bool json_source(json_t *v, const Where *w, const char **s, size_t *len, 
 }
 
 /* One measurement object; in hash form (w->key set) the key is its name. */
+static bool decimal_value(const char *s, size_t len, double *out);
+
 static bool json_measurement(json_t *o, const Where *w, Raw *r, MetricError *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -403,9 +405,12 @@ static bool json_measurement(json_t *o, const Where *w, Raw *r, MetricError *err
 		json_t *v = json_object_get(o, field_names[f]);
 		if (!v || json_is_null(v))
 			continue;
-		if (!json_is_number(v))
+		/* Older l2met versions send every number as a string ("count": "5",
+		 * "sum": "140.00000"): a string holding a decimal number counts as one. */
+		if (json_is_number(v))
+			r->num[f] = json_number_value(v);
+		else if (!json_is_string(v) || !decimal_value(json_string_value(v), json_string_length(v), &r->num[f]))
 			return fail_at(err, w, f, "%s must be a number", field_names[f]);
-		r->num[f] = json_number_value(v);
 		r->have |= BIT(f);
 	}
 	json_t *attributes = json_object_get(o, "attributes");

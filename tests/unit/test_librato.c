@@ -195,6 +195,24 @@ static void test_l2met_payload(void **state)
 	assert_true(s->v[METRIC_MAX] == 50);
 }
 
+/* Older l2met versions send every number as a string, formatted with five decimals. */
+static void test_l2met_strings(void **state)
+{
+	(void)state;
+	must_parse(q("{'gauges': [{'name': 'web.latency', 'measure_time': 1796220544, 'source': 'web.1', "
+		     "'min': '10.00000', 'max': '50.00000', 'sum': '140.00000', 'count': '5'}, "
+		     "{'name': 'web.latency.count', 'measure_time': 1796220544, 'value': '5'}]}"),
+		   false);
+	assert_int_equal(batch.n, 2);
+	const Metric *s = &batch.m[0];
+	assert_int_equal(s->present, BIT(METRIC_COUNT) | BIT(METRIC_MEAN) | BIT(METRIC_MIN) | BIT(METRIC_MAX));
+	assert_true(s->v[METRIC_COUNT] == 5);
+	assert_true(s->v[METRIC_MEAN] == 28);
+	assert_true(s->v[METRIC_MIN] == 10);
+	assert_true(s->v[METRIC_MAX] == 50);
+	expect_all_stats(&batch.m[1], 5);
+}
+
 /* A retried post gets the ids it had; any change of name, source or time gets others. */
 static void test_ids_stable(void **state)
 {
@@ -680,7 +698,10 @@ static void test_rejects_json(void **state)
 		{"{'measure_time': [], 'gauges': [{'name': 'a', 'value': 1}]}", "measure_time", -1, TIME_FORM},
 		{"{'measure_time': -86400, 'gauges': [{'name': 'a', 'value': 1}]}", "measure_time", -1, TIME_RANGE},
 		/* value */
-		{"{'gauges': [{'name': 'a', 'value': '3'}]}", "gauges[0].value", 0, "value must be a number"},
+		{"{'gauges': [{'name': 'a', 'value': '3 '}]}", "gauges[0].value", 0, "value must be a number"},
+		{"{'gauges': [{'name': 'a', 'value': '0x10'}]}", "gauges[0].value", 0, "value must be a number"},
+		{"{'gauges': [{'name': 'a', 'value': 'nan'}]}", "gauges[0].value", 0, "value must be a number"},
+		{"{'gauges': [{'name': 'a', 'value': ''}]}", "gauges[0].value", 0, "value must be a number"},
 		{"{'gauges': [{'name': 'a', 'value': true}]}", "gauges[0].value", 0, "value must be a number"},
 		{"{'gauges': [{'name': 'a', 'value': 1.1e100}]}", "gauges[0].value", 0,
 		 "value must be between -1e100 and 1e100"},
@@ -709,7 +730,7 @@ static void test_rejects_json(void **state)
 		 "count must be a whole number of at least 1"},
 		{"{'gauges': [{'name': 'a', 'count': 1e101, 'sum': 3}]}", "gauges[0].count", 0,
 		 "count must be between -1e100 and 1e100"},
-		{"{'gauges': [{'name': 'a', 'count': '2', 'sum': 3}]}", "gauges[0].count", 0, "count must be a number"},
+		{"{'gauges': [{'name': 'a', 'count': 'two', 'sum': 3}]}", "gauges[0].count", 0, "count must be a number"},
 		{"{'gauges': [{'name': 'a', 'count': 2, 'sum': null}]}", "gauges[0].sum", 0, "sum is required with count"},
 		{"{'gauges': [{'name': 'a', 'count': 2, 'sum': 2e100}]}", "gauges[0].sum", 0,
 		 "sum must be between -1e100 and 1e100"},
@@ -725,7 +746,7 @@ static void test_rejects_json(void **state)
 		 "max must be between -1e100 and 1e100"},
 		{"{'gauges': [{'name': 'a', 'count': 2, 'sum': 3, 'sum_squares': {}}]}", "gauges[0].sum_squares", 0,
 		 "sum_squares must be a number"},
-		{"{'gauges': [{'name': 'a', 'value': 1, 'period': '60'}]}", "gauges[0].period", 0,
+		{"{'gauges': [{'name': 'a', 'value': 1, 'period': '60s'}]}", "gauges[0].period", 0,
 		 "period must be a number"},
 		/* counters */
 		{"{'counters': [{'name': 'c'}]}", "counters[0].value", 0, "value is required"},
@@ -859,6 +880,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_l2met_payload, teardown),
+		cmocka_unit_test_teardown(test_l2met_strings, teardown),
 		cmocka_unit_test_teardown(test_ids_stable, teardown),
 		cmocka_unit_test_teardown(test_hash_form, teardown),
 		cmocka_unit_test_teardown(test_counters, teardown),
