@@ -284,14 +284,35 @@ static EscKind check_escape(const char *re, size_t len, size_t *i, char *err, si
 	return kind;
 }
 
-/* The bracket expression starting at re[*i] == '['; advances *i past its ']'. */
+/* The code point of the UTF-8 character at re[*j] (valid UTF-8: checked first); advances *j. */
+static uint32_t next_char(const char *re, size_t len, size_t *j)
+{
+	unsigned char c = (unsigned char)re[*j];
+	int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+	uint32_t cp = extra ? c & (0x3f >> extra) : c;
+	(*j)++;
+	for (int k = 0; k < extra && *j < len; k++, (*j)++)
+		cp = cp << 6 | ((unsigned char)re[*j] & 0x3f);
+	return cp;
+}
+
+/* The bracket expression starting at re[*i] == '['; advances *i past its ']'. PostgreSQL
+ * refuses a range whose end comes before its start ([z-a]) and an unknown class ([[:foo:]]):
+ * found here, so that the answer names the parameter that holds them. */
 static bool check_bracket(const char *re, size_t len, size_t *i, char *err, size_t errlen)
 {
+	static const char *const classes[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+					      "lower", "print", "punct", "space", "upper", "xdigit"};
 	size_t j = *i + 1;
+	bool have_prev = false; /* prev: the last plain character, which may start a range */
+	uint32_t prev = 0;
 	if (j < len && re[j] == '^')
 		j++;
-	if (j < len && re[j] == ']') /* a ']' first is a literal */
+	if (j < len && re[j] == ']') { /* a ']' first is a literal */
 		j++;
+		have_prev = true;
+		prev = ']';
+	}
 	for (;;) {
 		if (j >= len)
 			return fail_re(err, errlen, "unbalanced brackets: a [ is not closed");
@@ -307,12 +328,31 @@ static bool check_bracket(const char *re, size_t len, size_t *i, char *err, size
 				k++;
 			if (k + 1 >= len)
 				return fail_re(err, errlen, "unbalanced brackets: a [: [. or [= is not closed");
+			if (d == ':') {
+				bool known = false;
+				for (size_t n = 0; n < ARRAY_LEN(classes); n++)
+					known |= strlen(classes[n]) == k - (j + 2) && memcmp(classes[n], re + j + 2, k - (j + 2)) == 0;
+				if (!known)
+					return fail_re(err, errlen,
+						       "unknown character class in [: :] (alnum, alpha, blank, cntrl, digit, "
+						       "graph, lower, print, punct, space, upper, xdigit)");
+			}
 			j = k + 2;
+			have_prev = false;
 		} else if (c == '\\') {
 			if (check_escape(re, len, &j, err, errlen) == ESC_BAD)
 				return false;
-		} else {
+			have_prev = false;
+		} else if (c == '-' && have_prev && j + 1 < len && re[j + 1] != ']' && re[j + 1] != '[' &&
+			   re[j + 1] != '\\') {
 			j++;
+			uint32_t end = next_char(re, len, &j);
+			if (end < prev)
+				return fail_re(err, errlen, "invalid character range: its end comes before its start");
+			have_prev = false;
+		} else {
+			prev = next_char(re, len, &j);
+			have_prev = true;
 		}
 	}
 }

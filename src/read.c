@@ -901,8 +901,10 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 			evtimer_del(rr->timer);
 			char msg[300];
 			snprintf(msg, sizeof(msg), "invalid query: %s", out->error);
-			reply_error(req, 400, msg,
-					strstr(out->error, "regular expression") ? "name" : NULL, -1, rr->start_us);
+			/* Both regexes passed query_regex_check(); should PostgreSQL still refuse one, its
+			 * message does not say which. */
+			bool regex = strstr(out->error, "regular expression") != NULL;
+			reply_error(req, 400, msg, regex && !rr->source_regex ? "name" : NULL, -1, rr->start_us);
 			if (rr->pump)
 				pump_soon(rr); /* it gives its reference back */
 		} else {

@@ -143,7 +143,7 @@ const char SCHEMA_SETUP_SQL[] =
 const char SCHEMA_ROWS_SQL[] = ROWS_SQL("");
 const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS FIRST, ");
 
-#define AGG_SQL(source, group) \
+#define AGG_SQL(source, group, order) \
 	"SELECT m.name COLLATE \"C\", " source ", date_trunc($5, m.bucket, 'UTC') AS g, count(*)," \
 	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1))," \
 	" count(m.count), sum(m.count)," \
@@ -156,10 +156,10 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
 	" min(m.min), max(m.max), max(m.perc95), max(m.perc99)," \
 	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] " \
 	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3" SOURCE_MATCH("$6") \
-	" GROUP BY " group " ORDER BY " group " LIMIT $4"
+	" GROUP BY " group " ORDER BY " order " LIMIT $4"
 
-const char SCHEMA_AGG_SQL[] = AGG_SQL("NULL::text", "1, 3");
-const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("m.source COLLATE \"C\"", "1, 2 NULLS FIRST, 3");
+const char SCHEMA_AGG_SQL[] = AGG_SQL("NULL::text", "1, 3", "1, 3");
+const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("m.source COLLATE \"C\"", "1, 2, 3", "1, 2 NULLS FIRST, 3");
 
 /* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays; $5
  * the source regex, or by source the groups' sources (binary, NULL: unassigned). */

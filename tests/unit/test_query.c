@@ -220,6 +220,11 @@ static void test_regex_accepts(void **state)
 		"[a\\]b]",
 		"[(+*]+",              /* specials are literal in brackets */
 		"[[.hyphen.]]",
+		"[a-a]",               /* a range of one */
+		"[0-9a-fA-F]+",
+		"[a-]",                /* '-' last is literal */
+		"[\xc3\xa9-\xc3\xbc]",   /* e-acute to u-umlaut: code points in order */
+		"[[:xdigit:][:space:]]",
 		"\\w+\\s\\W\\S\\D",
 		"\\mfoo\\M\\yx\\Y\\Afoo\\Z",
 		"\\x41\\u00e9\\U0001F600\\cA\\t\\n",
@@ -309,6 +314,12 @@ static void test_regex_refuses(void **state)
 		{"[]", 0, "unbalanced"},
 		{"[[:alpha]", 0, "unbalanced"},
 		{"[\\", 0, "backslash"},
+		/* what PostgreSQL would refuse in a bracket */
+		{"[z-a]", 0, "range"},
+		{"x[9-0]", 0, "range"},
+		{"[\xc3\xbc-\xc3\xa9]", 0, "range"},
+		{"[[:foo:]]", 0, "character class"},
+		{"[[:Alpha:]]", 0, "character class"},
 		/* bytes */
 		{"a\0b", 3, "UTF-8"},
 		{"\xff", 0, "UTF-8"},
