@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "tm.h"
 
 const Cfg *cfg;
@@ -155,6 +156,11 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: holds no database URL", var);
 		return false;
 	}
+	/* The messages name entries by position, never a token. */
+	if (!auth_parse(getenv("API_TOKENS"), &c->tokens, err, errlen)) {
+		cfg_free(c);
+		return false;
+	}
 	return true;
 }
 
@@ -163,6 +169,8 @@ void cfg_free(Cfg *c)
 	for (int i = 0; i < c->ndatabases; i++)
 		free(c->database_urls[i]);
 	c->ndatabases = 0;
+	auth_free(c->tokens);
+	c->tokens = NULL;
 }
 
 void cfg_db_label(const char *url, char *out, size_t n)

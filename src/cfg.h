@@ -32,6 +32,7 @@ typedef struct Cfg {
 	int max_clients;            /* client connections per worker; 0: derived from the fd limit */
 	int request_timeout_ms;     /* reading one request, from its first byte */
 	int body_memory_max;        /* bytes of requests being read, per worker */
+	struct AuthTokens *tokens;  /* API_TOKENS; NULL: no token is asked for */
 } Cfg;
 
 /* Fills cfg from the environment; on error writes "VARIABLE: why" into err and returns false. */

@@ -334,7 +334,7 @@ void hints_add(Hints *h, const Metric *m, size_t n, bool acked)
 	}
 	size_t bytes = 0;
 	for (size_t i = 0; i < n; i++)
-		bytes += m[i].name_len + 1u;
+		bytes += m[i].name_len + 1u + (m[i].source ? m[i].source_len + 1u : 0);
 	HintBatch *b = calloc(1, sizeof(*b));
 	if (!b || !(b->m = malloc(n * sizeof(Metric))) || !(b->arena = malloc(bytes)))
 		fatal("at=oom");
@@ -348,6 +348,11 @@ void hints_add(Hints *h, const Metric *m, size_t n, bool acked)
 		memcpy(p, m[i].name, m[i].name_len + 1u);
 		b->m[i].name = p;
 		p += m[i].name_len + 1u;
+		if (m[i].source) {
+			memcpy(p, m[i].source, m[i].source_len + 1u);
+			b->m[i].source = p;
+			p += m[i].source_len + 1u;
+		}
 	}
 	queue_push(&h->q[acked], b);
 	if (h->count == 0)
@@ -367,6 +372,10 @@ static void write_metric(Buf *b, const Metric *m)
 	buf_add(b, tmp, tm_format_rfc3339(m->bucket_us, tmp));
 	buf_adds(b, "\", \"name\": ");
 	jsonw_string(b, m->name, m->name_len);
+	if (m->source) {
+		buf_adds(b, ", \"source\": ");
+		jsonw_string(b, m->source, m->source_len);
+	}
 	for (int s = 0; s < METRIC_NSTATS; s++) {
 		if (!(m->present & (1u << s)))
 			continue;

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cfg.h"
 #include "common.h"
 #include "db.h"
@@ -188,6 +189,11 @@ static int run_web(void)
 		 "read_timeout_ms=%d",
 		 M2PG_VERSION, cfg->port, cfg->workers, cfg->ndatabases, cfg->write_timeout_ms,
 		 cfg->read_timeout_ms);
+	if (cfg->tokens)
+		log_info("at=api-tokens tokens=%zu", auth_count(cfg->tokens));
+	else
+		log_warn("at=api-tokens-unset error=\"API_TOKENS is not set: anyone who can reach port %d can "
+			 "read and write every metric\"", cfg->port);
 	for (int i = 0; i < cfg->workers; i++)
 		if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0)
 			fatal("at=thread-create-failed");

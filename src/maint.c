@@ -127,7 +127,7 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 	const char *values[] = {arr.p};
 	int lengths[] = {(int)arr.len}, formats[] = {1};
 	PGresult *r = run(m, src, "repair-fetch",
-			  "SELECT id, bucket, name, count, mean, median, min, max, perc95, perc99, last "
+			  "SELECT id, bucket, name, count, mean, median, min, max, perc95, perc99, last, source "
 			  "FROM metrics WHERE id = ANY ($1::uuid[])",
 			  1, values, lengths, formats, true);
 	buf_free(&arr);
@@ -145,6 +145,10 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n)
 		x->bucket_us = (int64_t)pgarr_get64(PQgetvalue(r, k, 1)) + PG_EPOCH_US;
 		x->name = PQgetvalue(r, k, 2);
 		x->name_len = (uint16_t)PQgetlength(r, k, 2);
+		if (!PQgetisnull(r, k, 11)) {
+			x->source = PQgetvalue(r, k, 11);
+			x->source_len = (uint8_t)PQgetlength(r, k, 11);
+		}
 		for (int s = 0; s < METRIC_NSTATS; s++) {
 			if (PQgetisnull(r, k, 3 + s))
 				continue;

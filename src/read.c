@@ -45,7 +45,6 @@
 #include "stats.h"
 #include "tm.h"
 
-#define MAX_REGEX_BYTES 4096
 #define STREAM_CHUNK_BYTES (64 * 1024)
 /* Rows buffered per database before its stream pauses. Small: libpq makes each streamed row a
  * result of its own, about 2 KB. */
@@ -67,10 +66,10 @@ typedef struct RowStream {
 	uint64_t seen;
 } RowStream;
 
-enum { AGG_NAME, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
+enum { AGG_NAME, AGG_SOURCE, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
        AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
 
-typedef enum { PHASE_ROWS, PHASE_AGG, PHASE_GROUP_ROWS } Phase;
+typedef enum { PHASE_ROWS, PHASE_AGG, PHASE_GROUP_ROWS, PHASE_ANSWER } Phase;
 
 typedef struct ReadReq {
 	Web *web;
@@ -88,8 +87,14 @@ typedef struct ReadReq {
 	struct event *timer;
 	struct event *straggler; /* armed when only suspect databases are left to answer */
 	char *regex;
+	char *source_regex; /* NULL: any source */
+	bool by_source;
+	const ReadFormat *fmt;
+	void *fmt_ctx;
+	bool opened;  /* the format's opening is written */
 	char from[40], to[40], limit[24], probe_limit[24];
-	Buf names, lo, hi; /* the group-rows statement's arrays */
+	Buf names, lo, hi, sources; /* the group-rows statement's arrays */
+	Buf key;                    /* a row's series key, by source: name, NUL, source */
 	bool *ok;          /* per database: answered every phase so far */
 	bool *busy;        /* per database: its job is still out */
 	PGresult **agg;    /* per database: the aggregate phase's result, taken */
@@ -101,7 +106,7 @@ typedef struct ReadReq {
 	bool waiting_client; /* a chunk is out: the next waits until the client took it */
 	bool writing;       /* the series' JSON is being written */
 	bool have_series, have_last;
-	size_t names_out;
+	size_t series_out;
 	RollSeries series;
 	Uuid last_id;
 	int64_t last_bucket;
@@ -153,7 +158,12 @@ static void read_unref(ReadReq *rr)
 	buf_free(&rr->names);
 	buf_free(&rr->lo);
 	buf_free(&rr->hi);
+	buf_free(&rr->sources);
+	buf_free(&rr->key);
 	free(rr->regex);
+	free(rr->source_regex);
+	if (rr->fmt->free)
+		rr->fmt->free(rr->fmt_ctx);
 	free(rr);
 }
 
@@ -203,14 +213,8 @@ static void stream_on_written(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	if (!rr->req)
 		return;
-	if (rr->phase == PHASE_ROWS) {
-		rr->waiting_client = false;
-		event_active(rr->pump, EV_TIMEOUT, 0);
-		return;
-	}
-	Buf b = {0};
-	bool done = rollup_next_json(rr->rollup, &b, STREAM_CHUNK_BYTES);
-	stream_send(rr, &b, done);
+	rr->waiting_client = false;
+	event_active(rr->pump, EV_TIMEOUT, 0);
 }
 
 /* The connection goes away mid-stream (client gone, timeout, shutdown). A request libevent
@@ -228,7 +232,7 @@ static void stream_on_close(void *arg)
 	log_info("at=request method=GET status=200 error=\"client gone mid-answer\"");
 	if (!evhttp_request_get_connection(req))
 		evhttp_send_reply_end(req);
-	if (rr->pump) /* rows mode: the pump lets the paused streams run out and lets go */
+	if (rr->pump) /* the pump lets the paused streams run out and lets go */
 		event_active(rr->pump, EV_TIMEOUT, 0);
 	read_unref(rr);
 }
@@ -252,53 +256,39 @@ static void stream_start(ReadReq *rr)
 	rr->streaming = true;
 }
 
+static void pump_init(ReadReq *rr);
+static void pump_soon(ReadReq *rr);
+
+/* The aggregate phases are over: the answer is written from the rollup by the pump. */
 static void read_answer(ReadReq *rr)
 {
 	struct evhttp_request *req = rr->req;
 	Web *w = rr->web;
 	if (!req)
 		return;
-	w->inflight--;
-	w->reads_inflight--;
-	evtimer_del(rr->timer);
-	if (rr->too_many) {
+	if (rr->too_many || answered(rr) == 0) {
+		w->inflight--;
+		w->reads_inflight--;
+		evtimer_del(rr->timer);
 		rr->req = NULL;
-		char msg[160];
-		snprintf(msg, sizeof(msg),
-			 "the query matches more than %d rows in one database; narrow the name or the "
-			 "time range",
-			 cfg->read_max_rows);
-		reply_error(req, 422, msg, NULL, -1, rr->start_us);
+		if (rr->too_many) {
+			char msg[160];
+			snprintf(msg, sizeof(msg),
+				 "the query matches more than %d rows in one database; narrow the name or the "
+				 "time range",
+				 cfg->read_max_rows);
+			reply_error(req, 422, msg, NULL, -1, rr->start_us);
+		} else {
+			reply_error(req, 503, "no database answered the read", NULL, -1, rr->start_us);
+		}
 		return;
 	}
-	int n = answered(rr);
-	if (n == 0) {
-		rr->req = NULL;
-		reply_error(req, 503, "no database answered the read", NULL, -1, rr->start_us);
-		return;
-	}
-	char dbs[32];
-	snprintf(dbs, sizeof(dbs), "%d/%d", n, w->ndbs);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "M2pg-Databases", dbs);
 	rollup_prepare(rr->rollup);
-	Buf b = {0};
-	bool done = rollup_next_json(rr->rollup, &b, STREAM_CHUNK_BYTES);
-	bool http11 = req->major > 1 || (req->major == 1 && req->minor >= 1);
-	if (done || !http11) { /* small, or a client that cannot take chunks: one reply */
-		while (!done)
-			done = rollup_next_json(rr->rollup, &b, SIZE_MAX);
-		rr->req = NULL;
-		reply_json(req, 200, &b, rr->start_us);
-		return;
-	}
-	/* Large: chunks, each written when the client has taken the one before, so the JSON in
-	 * memory is one chunk, not the whole answer. The stream keeps the request counted in
-	 * flight (shutdown waits for it) and holds a reference to rr until it ends. */
-	w->inflight++;
-	w->reads_inflight++;
-	rr->refs++;
-	stream_start(rr);
-	stream_send(rr, &b, false);
+	rr->phase = PHASE_ANSWER;
+	evtimer_del(rr->timer); /* the answer is known: what is left is writing it */
+	evtimer_del(rr->straggler);
+	pump_init(rr);
+	pump_soon(rr);
 }
 
 /* One row of ROW_COLUMNS, decoded. */
@@ -308,14 +298,16 @@ typedef struct RowIn {
 	int64_t bucket_us;
 	const char *name;
 	size_t name_len;
+	const char *source; /* NULL: unassigned */
+	size_t source_len;
 	uint8_t present;
 	double v[METRIC_NSTATS];
 } RowIn;
 
 static bool decode_row(const PGresult *res, int r, RowIn *row)
 {
-	if (PQnfields(res) != 11 || PQgetisnull(res, r, 1) || PQgetisnull(res, r, 2) ||
-	    PQgetlength(res, r, 1) != 8)
+	if (PQnfields(res) != SCHEMA_ROW_COLUMNS || PQgetisnull(res, r, SCHEMA_COL_BUCKET) ||
+	    PQgetisnull(res, r, SCHEMA_COL_NAME) || PQgetlength(res, r, SCHEMA_COL_BUCKET) != 8)
 		return false;
 	row->has_id = !PQgetisnull(res, r, 0) && PQgetlength(res, r, 0) == 16;
 	if (row->has_id)
@@ -325,6 +317,8 @@ static bool decode_row(const PGresult *res, int r, RowIn *row)
 	row->bucket_us = (int64_t)pgarr_get64(PQgetvalue(res, r, 1)) + PG_EPOCH_US;
 	row->name = PQgetvalue(res, r, 2);
 	row->name_len = (size_t)PQgetlength(res, r, 2);
+	row->source = PQgetisnull(res, r, SCHEMA_COL_SOURCE) ? NULL : PQgetvalue(res, r, SCHEMA_COL_SOURCE);
+	row->source_len = row->source ? (size_t)PQgetlength(res, r, SCHEMA_COL_SOURCE) : 0;
 	row->present = 0;
 	for (int s = 0; s < METRIC_NSTATS; s++) {
 		row->v[s] = 0;
@@ -336,17 +330,38 @@ static bool decode_row(const PGresult *res, int r, RowIn *row)
 	return true;
 }
 
+/* The key of the series a row belongs to: its name, or by source its name, a NUL and its
+ * source (names hold no NUL, so keys sort as (name, source) with unassigned first). */
+static void series_key(ReadReq *rr, const char *name, size_t name_len, const char *source, size_t source_len,
+		       const char **key, size_t *len)
+{
+	if (!rr->by_source) {
+		*key = name;
+		*len = name_len;
+		return;
+	}
+	buf_reset(&rr->key);
+	buf_add(&rr->key, name, name_len);
+	buf_addc(&rr->key, '\0');
+	buf_add(&rr->key, source ? source : "", source_len);
+	*key = rr->key.p;
+	*len = rr->key.len;
+}
+
 /* Adds binary rows (ROW_COLUMNS) to the rollup; false when there are too many. */
 static bool add_rows(ReadReq *rr, const PGresult *res)
 {
 	int n = PQntuples(res);
-	if (n > cfg->read_max_rows || PQnfields(res) != 11)
+	if (n > cfg->read_max_rows || PQnfields(res) != SCHEMA_ROW_COLUMNS)
 		return false;
 	for (int r = 0; r < n; r++) {
 		RowIn row;
 		if (!decode_row(res, r, &row))
 			continue;
-		if (!rollup_add(rr->rollup, &row.id, row.bucket_us, row.name, row.name_len, row.present, row.v))
+		const char *key;
+		size_t klen;
+		series_key(rr, row.name, row.name_len, row.source, row.source_len, &key, &klen);
+		if (!rollup_add(rr->rollup, &row.id, row.bucket_us, key, klen, row.present, row.v))
 			return false;
 	}
 	return true;
@@ -360,11 +375,15 @@ static int cmp_bytes(const char *a, size_t la, const char *b, size_t lb)
 	return c ? c : (la > lb) - (la < lb);
 }
 
-/* The order every database sends: name in byte order (COLLATE "C"), bucket, id (NULLs last). */
-static int cmp_rows(const RowIn *a, const RowIn *b)
+/* The order every database sends: name in byte order (COLLATE "C"), by source the source
+ * (unassigned first), bucket, id (NULLs last). */
+static int cmp_rows(bool by_source, const RowIn *a, const RowIn *b)
 {
 	int c = cmp_bytes(a->name, a->name_len, b->name, b->name_len);
 	if (c)
+		return c;
+	if (by_source && (c = cmp_bytes(a->source ? a->source : "", a->source_len, b->source ? b->source : "",
+					 b->source_len)))
 		return c;
 	if (a->bucket_us != b->bucket_us)
 		return a->bucket_us < b->bucket_us ? -1 : 1;
@@ -446,22 +465,25 @@ static void pump_flush(ReadReq *rr, bool last)
  * client takes the chunk first). */
 static bool pump_write(ReadReq *rr)
 {
-	if (!rr->writing)
-		return true;
-	if (rr->series.stat < 0)
-		buf_adds(&rr->out, rr->names_out++ ? ",\n" : "[");
-	rr->writing = !rollseries_write(&rr->series, &rr->out, STREAM_CHUNK_BYTES);
+	if (!rr->opened) {
+		rr->fmt->open(rr->fmt_ctx, &rr->out);
+		rr->opened = true;
+	}
+	if (rr->writing && rr->fmt->series(rr->fmt_ctx, &rr->series, rr->series_out, &rr->out, STREAM_CHUNK_BYTES)) {
+		rr->writing = false;
+		rr->series_out++;
+	}
 	if (rr->out.len >= STREAM_CHUNK_BYTES) {
 		pump_flush(rr, false);
 		return false;
 	}
-	return true;
+	return !rr->writing;
 }
 
-/* The answer in rows mode ends here, whichever way; the pump gives back its reference. */
+/* The answer ends here, whichever way; the pump gives back its reference. */
 static void pump_over(ReadReq *rr)
 {
-	for (int i = 0; i < rr->web->ndbs; i++) {
+	for (int i = 0; rr->streams && i < rr->web->ndbs; i++) {
 		RowStream *st = &rr->streams[i];
 		stream_drop(st);
 		if (st->paused) { /* let it run to its end, its rows dropped */
@@ -494,6 +516,70 @@ static void pump_fail(ReadReq *rr, int code, const char *msg)
 	evhttp_connection_free(evhttp_request_get_connection(req)); /* runs stream_on_close */
 }
 
+/* Merges up to PUMP_ROWS rows of the databases' streams; false when it must wait (for a row,
+ * the client, or the next pass of the loop), true once every stream ended. */
+static bool pump_merge(ReadReq *rr)
+{
+	Web *w = rr->web;
+	for (int budget = PUMP_ROWS; budget > 0; budget--) {
+		/* Every live stream needs a row in hand (or its end) before the smallest is known. */
+		int best = -1;
+		RowIn head[CFG_MAX_DATABASES];
+		for (int i = 0; i < w->ndbs; i++) {
+			RowStream *st = &rr->streams[i];
+			if (!rr->ok[i])
+				continue;
+			if (st->count == 0) {
+				if (st->ended)
+					continue;
+				if (st->paused) {
+					st->paused = false;
+					db_job_resume(w->dbs[i], &rr->jobs[i]);
+				}
+				return false; /* its next row (or end) pumps again */
+			}
+			if (!decode_row(st->ring[st->head], st->pos, &head[i])) {
+				stream_pop(st);
+				i--; /* look at its next row */
+				continue;
+			}
+			if (best < 0 || cmp_rows(rr->by_source, &head[i], &head[best]) < 0)
+				best = i;
+		}
+		if (best < 0)
+			return true; /* every stream ended */
+		RowIn *row = &head[best];
+		RowStream *st = &rr->streams[best];
+		const char *key;
+		size_t klen;
+		series_key(rr, row->name, row->name_len, row->source, row->source_len, &key, &klen);
+		bool same_series = rr->have_series && cmp_bytes(key, klen, rr->series.name.p, rr->series.name.len) == 0;
+		bool dup = same_series && rr->have_last && row->has_id && uuid_cmp(&row->id, &rr->last_id) == 0 &&
+			   row->bucket_us == rr->last_bucket;
+		if (!dup) {
+			if (!same_series && rr->have_series) {
+				/* The series before is complete: write it out before this row starts the next. */
+				rollseries_end(&rr->series);
+				rr->have_series = false;
+				rr->writing = true;
+				if (!pump_write(rr))
+					return false; /* the row stays at the head of its stream */
+			}
+			if (!same_series) {
+				rollseries_begin(&rr->series, key, klen);
+				rr->have_series = true;
+			}
+			rollseries_add(&rr->series, &row->id, row->bucket_us, row->present, row->v);
+			rr->have_last = row->has_id;
+			rr->last_id = row->id;
+			rr->last_bucket = row->bucket_us;
+		}
+		stream_pop(st);
+	}
+	pump_soon(rr); /* a slice is done: let the loop serve others */
+	return false;
+}
+
 static void read_pump(evutil_socket_t fd, short what, void *arg)
 {
 	ReadReq *rr = arg;
@@ -517,80 +603,32 @@ static void read_pump(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!pump_write(rr))
 		return;
-	for (int budget = PUMP_ROWS; budget > 0; budget--) {
-		/* Every live stream needs a row in hand (or its end) before the smallest is known. */
-		int best = -1;
-		RowIn head[CFG_MAX_DATABASES];
-		for (int i = 0; i < w->ndbs; i++) {
-			RowStream *st = &rr->streams[i];
-			if (!rr->ok[i])
-				continue;
-			if (st->count == 0) {
-				if (st->ended)
-					continue;
-				if (st->paused) {
-					st->paused = false;
-					db_job_resume(w->dbs[i], &rr->jobs[i]);
-				}
-				return; /* its next row (or end) pumps again */
-			}
-			if (!decode_row(st->ring[st->head], st->pos, &head[i])) {
-				stream_pop(st);
-				i--; /* look at its next row */
-				continue;
-			}
-			if (best < 0 || cmp_rows(&head[i], &head[best]) < 0)
-				best = i;
+	if (rr->phase == PHASE_ANSWER) { /* series the rollup holds, one at a time */
+		for (;;) {
+			if (!rollup_next_series(rr->rollup, &rr->series))
+				break;
+			rr->writing = true;
+			if (!pump_write(rr))
+				return;
 		}
-		if (best < 0)
-			break; /* every stream ended */
-		RowIn *row = &head[best];
-		RowStream *st = &rr->streams[best];
-		bool dup = rr->have_last && row->has_id && uuid_cmp(&row->id, &rr->last_id) == 0 &&
-			   row->bucket_us == rr->last_bucket &&
-			   cmp_bytes(row->name, row->name_len, rr->series.name.p, rr->series.name.len) == 0;
-		if (!dup) {
-			bool new_name = !rr->have_series ||
-					cmp_bytes(row->name, row->name_len, rr->series.name.p, rr->series.name.len) != 0;
-			if (new_name && rr->have_series) {
-				/* The name before is complete: write it out before this row starts the next. */
-				rollseries_end(&rr->series);
-				rr->have_series = false;
-				rr->writing = true;
-				if (!pump_write(rr))
-					return; /* the row stays at the head of its stream */
-			}
-			if (new_name) {
-				rollseries_begin(&rr->series, row->name, row->name_len);
-				rr->have_series = true;
-			}
-			rollseries_add(&rr->series, &row->id, row->bucket_us, row->present, row->v);
-			rr->have_last = row->has_id;
-			rr->last_id = row->id;
-			rr->last_bucket = row->bucket_us;
-		}
-		stream_pop(st);
-		if (budget == 1) {
-			pump_soon(rr); /* a slice is done: let the loop serve others */
+	} else {
+		if (!pump_merge(rr))
 			return;
+		/* Every stream ended: the last series, then the end of the answer. */
+		if (rr->have_series) {
+			rollseries_end(&rr->series);
+			rr->have_series = false;
+			rr->writing = true;
+			if (!pump_write(rr))
+				return;
 		}
-	}
-	/* Every stream ended: the last name, then the end of the answer. */
-	if (rr->have_series) {
-		rollseries_end(&rr->series);
-		rr->have_series = false;
-		rr->writing = true;
-		if (!pump_write(rr))
-			return;
 	}
 	if (answered(rr) == 0) {
 		pump_fail(rr, 503, "no database answered the read");
 		pump_over(rr);
 		return;
 	}
-	if (rr->names_out == 0)
-		buf_addc(&rr->out, '[');
-	buf_adds(&rr->out, "]\n");
+	rr->fmt->close(rr->fmt_ctx, &rr->out, answered(rr), w->ndbs);
 	if (rr->streaming) {
 		pump_flush(rr, true);
 	} else { /* small: one reply with its length */
@@ -641,12 +679,19 @@ static void agg_to_acc(const PGresult *res, int r, RollAcc *acc)
 	acc->has_last = get_f64(res, r, AGG_LAST, &acc->last);
 }
 
+static int cmp_col(const PGresult *a, int ra, const PGresult *b, int rb, int col)
+{
+	/* NULL (an unassigned source) sorts first, as the databases send it. */
+	return cmp_bytes(PQgetvalue(a, ra, col), (size_t)PQgetlength(a, ra, col), PQgetvalue(b, rb, col),
+			 (size_t)PQgetlength(b, rb, col));
+}
+
+/* The order of groups: name, source, group. */
 static int cmp_key(const PGresult *a, int ra, const PGresult *b, int rb)
 {
-	int la = PQgetlength(a, ra, AGG_NAME), lb = PQgetlength(b, rb, AGG_NAME);
-	int c = memcmp(PQgetvalue(a, ra, AGG_NAME), PQgetvalue(b, rb, AGG_NAME), (size_t)(la < lb ? la : lb));
-	if (c || la != lb)
-		return c ? c : (la < lb ? -1 : 1);
+	int c = cmp_col(a, ra, b, rb, AGG_NAME);
+	if (c || (c = cmp_col(a, ra, b, rb, AGG_SOURCE)))
+		return c;
 	int64_t ga = get_i64(a, ra, AGG_G), gb = get_i64(b, rb, AGG_G);
 	return (ga > gb) - (ga < gb);
 }
@@ -671,6 +716,8 @@ static void merge_aggregates(ReadReq *rr)
 	pgarr_begin(&rr->names, PGARR_OID_TEXT);
 	pgarr_begin(&rr->lo, PGARR_OID_TIMESTAMPTZ);
 	pgarr_begin(&rr->hi, PGARR_OID_TIMESTAMPTZ);
+	pgarr_begin(&rr->sources, PGARR_OID_TEXT);
+	bool null_source = false;
 	for (;;) {
 		int first = -1;
 		for (int i = 0; i < ndbs; i++) {
@@ -698,11 +745,17 @@ static void merge_aggregates(ReadReq *rr)
 		pos[first]++;
 		const char *name = PQgetvalue(fr, frow, AGG_NAME);
 		size_t len = (size_t)PQgetlength(fr, frow, AGG_NAME);
+		bool has_source = !PQgetisnull(fr, frow, AGG_SOURCE);
+		const char *source = has_source ? PQgetvalue(fr, frow, AGG_SOURCE) : NULL;
+		size_t source_len = (size_t)PQgetlength(fr, frow, AGG_SOURCE);
 		int64_t g = get_i64(fr, frow, AGG_G) + PG_EPOCH_US;
 		if (agree) {
 			RollAcc acc;
 			agg_to_acc(fr, frow, &acc);
-			if (!rollup_add_group(rr->rollup, name, len, g, &acc)) {
+			const char *key;
+			size_t klen;
+			series_key(rr, name, len, source, source_len, &key, &klen);
+			if (!rollup_add_group(rr->rollup, key, klen, g, &acc)) {
 				rr->too_many = true;
 				break;
 			}
@@ -713,11 +766,18 @@ static void merge_aggregates(ReadReq *rr)
 		pgarr_add_text(&rr->names, name, len);
 		pgarr_add_timestamptz(&rr->lo, lo);
 		pgarr_add_timestamptz(&rr->hi, hi < rr->to_us ? hi : rr->to_us);
+		if (has_source) {
+			pgarr_add_text(&rr->sources, source, source_len);
+		} else {
+			pgarr_put32(&rr->sources, UINT32_MAX); /* NULL */
+			null_source = true;
+		}
 		ndiff++;
 	}
 	pgarr_end(&rr->names, ndiff, false);
 	pgarr_end(&rr->lo, ndiff, false);
 	pgarr_end(&rr->hi, ndiff, false);
+	pgarr_end(&rr->sources, ndiff, null_source);
 	for (int i = 0; i < ndbs; i++) {
 		if (rr->agg[i]) {
 			PQclear(rr->agg[i]);
@@ -926,16 +986,18 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		j->params[1] = rr->from;
 		j->params[2] = rr->to;
 		j->params[3] = rr->limit;
-		j->nparams = 4;
-		j->sql = SCHEMA_ROWS_SQL;
+		j->params[4] = rr->source_regex; /* NULL: any source */
+		j->nparams = 5;
+		j->sql = rr->by_source ? SCHEMA_ROWS_BY_SOURCE_SQL : SCHEMA_ROWS_SQL;
 		if (phase == PHASE_ROWS)
 			j->params[3] = rr->probe_limit; /* a small answer comes whole; see PROBE_ROWS */
 		if (phase == PHASE_AGG) {
-			j->sql = SCHEMA_AGG_SQL;
+			j->sql = rr->by_source ? SCHEMA_AGG_BY_SOURCE_SQL : SCHEMA_AGG_SQL;
 			j->params[4] = tm_res_unit(rr->res);
-			j->nparams = 5;
+			j->params[5] = rr->source_regex;
+			j->nparams = 6;
 		} else if (phase == PHASE_GROUP_ROWS) {
-			j->sql = SCHEMA_GROUP_ROWS_SQL;
+			j->sql = rr->by_source ? SCHEMA_GROUP_ROWS_BY_SOURCE_SQL : SCHEMA_GROUP_ROWS_SQL;
 			j->params[0] = rr->names.p;
 			j->params[1] = rr->lo.p;
 			j->params[2] = rr->hi.p;
@@ -943,6 +1005,11 @@ static void submit_phase(ReadReq *rr, Phase phase)
 			j->lengths[1] = (int)rr->lo.len;
 			j->lengths[2] = (int)rr->hi.len;
 			j->formats[0] = j->formats[1] = j->formats[2] = 1;
+			if (rr->by_source) {
+				j->params[4] = rr->sources.p;
+				j->lengths[4] = (int)rr->sources.len;
+				j->formats[4] = 1;
+			}
 		}
 		rr->refs++;
 		rr->pending++;
@@ -963,74 +1030,38 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		maybe_straggle(rr);
 }
 
-/* Sets a read up to stream rows; the pump holds a reference until the answer is over. */
-static void rows_mode_init(ReadReq *rr)
+/* Sets the answer's writer up; the pump holds a reference until the answer is over. */
+static void pump_init(ReadReq *rr)
 {
-	size_t n = (size_t)rr->web->ndbs;
-	if (!(rr->streams = calloc(n, sizeof(RowStream))) ||
-	    !(rr->pump = event_new(rr->web->base, -1, 0, read_pump, rr)))
+	if (rr->pump)
+		return;
+	if (!(rr->pump = event_new(rr->web->base, -1, 0, read_pump, rr)))
 		fatal("at=oom");
-	for (size_t i = 0; i < n; i++)
-		if (!(rr->streams[i].ring = malloc(STREAM_BUFFER_ROWS * sizeof(PGresult *))))
-			fatal("at=oom");
 	rollseries_init(&rr->series, rr->res);
 	rr->refs++;
 	rr->pump_ref = true;
 }
 
-/* The parameters a read takes; an empty value counts as absent. */
-static const char *const READ_KEYS[] = {"name", "from", "to", "resolution"};
-enum { RK_NAME, RK_FROM, RK_TO, RK_RES, RK_COUNT };
-
-static const char *param(const QueryParams *q, int k)
+/* Sets a read up to stream rows. */
+static void rows_mode_init(ReadReq *rr)
 {
-	return q->val[k] && q->val[k][0] ? q->val[k] : NULL;
+	size_t n = (size_t)rr->web->ndbs;
+	if (!(rr->streams = calloc(n, sizeof(RowStream))))
+		fatal("at=oom");
+	for (size_t i = 0; i < n; i++)
+		if (!(rr->streams[i].ring = malloc(STREAM_BUFFER_ROWS * sizeof(PGresult *))))
+			fatal("at=oom");
+	pump_init(rr);
 }
 
-void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
+void read_series(Web *w, struct evhttp_request *req, int64_t start_us, const ReadSpec *spec,
+		 const ReadFormat *fmt, void *fmt_ctx)
 {
-	QueryParams q;
-	char qerr[200], qfield[64];
-	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-	if (!query_parse(query, READ_KEYS, RK_COUNT, &q, qerr, sizeof(qerr), qfield, sizeof(qfield))) {
-		reply_error(req, 400, qerr, qfield[0] ? qfield : NULL, -1, start_us);
-		return;
-	}
-	const char *name = param(&q, RK_NAME), *from = param(&q, RK_FROM);
-	const char *to = param(&q, RK_TO), *res = param(&q, RK_RES);
-	TmRes tres = TM_MINUTE;
-	int64_t from_us = 0, to_us = 0;
-	const char *bad = NULL, *field = NULL;
-	if (!name)
-		bad = "name is required (a regular expression)", field = "name";
-	else if (q.len[RK_NAME] > MAX_REGEX_BYTES)
-		bad = "name is longer than 4096 bytes", field = "name";
-	else if (!query_regex_check(name, q.len[RK_NAME], qerr, sizeof(qerr)))
-		bad = qerr, field = "name";
-	else if (to && !tm_parse(to, strlen(to), &to_us))
-		bad = "to must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "to";
-	else if (from && !tm_parse(from, strlen(from), &from_us))
-		bad = "from must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "from";
-	else if (res && !tm_parse_resolution(res, &tres))
-		bad = "resolution must be one of second, minute, hour, day, week, month, year", field = "resolution";
-	if (!bad) {
-		if (!to)
-			to_us = now_wall_us();
-		if (!from)
-			from_us = to_us > 3600000000 ? to_us - 3600000000 : 0;
-		if (from_us > to_us)
-			bad = "from is after to", field = "from";
-	}
-	if (bad) {
-		reply_error(req, 400, bad, field, -1, start_us);
-		query_free(&q);
-		return;
-	}
-
 	if (w->reads_inflight >= cfg->read_concurrency) {
 		/* Each read holds memory and database time: past the cap, ask the client to come back
 		 * rather than slow every read down. */
-		query_free(&q);
+		if (fmt->free)
+			fmt->free(fmt_ctx);
 		stats_add(STATS_READS_REFUSED, 1);
 		Buf b = {0};
 		jsonw_error(&b, "too many reads in flight (READ_CONCURRENCY); retry shortly", NULL, -1);
@@ -1039,22 +1070,26 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	}
 	size_t n = (size_t)w->ndbs;
 	ReadReq *rr = calloc(1, sizeof(*rr) + n * sizeof(DbJob));
-	if (!rr || !(rr->regex = strdup(name)) || !(rr->ok = calloc(n, sizeof(bool))) ||
-	    !(rr->busy = calloc(n, sizeof(bool))) || !(rr->agg = calloc(n, sizeof(PGresult *))))
+	if (!rr || !(rr->regex = strdup(spec->name_regex)) ||
+	    (spec->source_regex && !(rr->source_regex = strdup(spec->source_regex))) ||
+	    !(rr->ok = calloc(n, sizeof(bool))) || !(rr->busy = calloc(n, sizeof(bool))) ||
+	    !(rr->agg = calloc(n, sizeof(PGresult *))))
 		fatal("at=oom");
-	query_free(&q);
 	rr->web = w;
 	rr->req = req;
 	rr->start_us = start_us;
-	rr->from_us = from_us;
-	rr->to_us = to_us;
-	rr->res = tres;
-	rr->rollup = rollup_new(tres, (size_t)cfg->read_max_rows * n);
+	rr->from_us = spec->from_us;
+	rr->to_us = spec->to_us;
+	rr->res = spec->res;
+	rr->by_source = spec->by_source;
+	rr->fmt = fmt;
+	rr->fmt_ctx = fmt_ctx;
+	rr->rollup = rollup_new(spec->res, (size_t)cfg->read_max_rows * n);
 	rr->refs = 1;
 	for (size_t i = 0; i < n; i++)
 		rr->ok[i] = true;
-	tm_format_pg(from_us, rr->from);
-	tm_format_pg(to_us, rr->to);
+	tm_format_pg(spec->from_us, rr->from);
+	tm_format_pg(spec->to_us, rr->to);
 	snprintf(rr->limit, sizeof(rr->limit), "%d", cfg->read_max_rows + 1);
 	snprintf(rr->probe_limit, sizeof(rr->probe_limit), "%d",
 		 (cfg->read_max_rows < PROBE_ROWS ? cfg->read_max_rows : PROBE_ROWS) + 1);
@@ -1066,9 +1101,197 @@ void read_handle(Web *w, struct evhttp_request *req, int64_t start_us)
 	w->reads_inflight++;
 	/* At minute resolution and finer a group rarely holds more than a row or two (l2met sends one
 	 * summary a minute), where the aggregate costs the database more than sending the rows. */
-	Phase phase = cfg->read_aggregate && tres >= TM_HOUR ? PHASE_AGG : PHASE_ROWS;
+	Phase phase = cfg->read_aggregate && spec->res >= TM_HOUR ? PHASE_AGG : PHASE_ROWS;
 	if (phase == PHASE_ROWS)
 		rows_mode_init(rr);
 	submit_phase(rr, phase);
 	read_unref(rr);
+}
+
+/* ---------- the catalogue's names ---------- */
+
+typedef struct NamesReq {
+	Web *web;
+	struct evhttp_request *req; /* NULL once answered */
+	int64_t start_us;
+	ReadNamesDone done;
+	void *ctx;
+	size_t max;
+	int refs, pending;
+	bool submitting;
+	char *regex;
+	char limit[24];
+	struct event *timer;     /* READ_TIMEOUT_MS, then STRAGGLER_MS once only suspects are left */
+	bool *ok, *busy;
+	PGresult **res;
+	DbJob jobs[];
+} NamesReq;
+
+static void names_unref(NamesReq *nr)
+{
+	if (--nr->refs > 0)
+		return;
+	event_free(nr->timer);
+	for (int i = 0; i < nr->web->ndbs; i++)
+		PQclear(nr->res[i]);
+	free(nr->res);
+	free(nr->ok);
+	free(nr->busy);
+	free(nr->regex);
+	free(nr);
+}
+
+/* Every database answered or ran out of time: merges the sorted lists, each name once. */
+static void names_finish(NamesReq *nr)
+{
+	struct evhttp_request *req = nr->req;
+	Web *w = nr->web;
+	if (!req)
+		return;
+	nr->req = NULL;
+	w->inflight--;
+	evtimer_del(nr->timer);
+	ReadNames out = {.ndbs = w->ndbs};
+	int pos[CFG_MAX_DATABASES] = {0};
+	for (int i = 0; i < w->ndbs; i++) {
+		if (!nr->ok[i] || nr->busy[i] || !nr->res[i])
+			continue;
+		out.answered++;
+		int rows = PQntuples(nr->res[i]);
+		if (rows > 0) {
+			uint64_t total = (uint64_t)pgarr_get64(PQgetvalue(nr->res[i], 0, 1));
+			uint64_t matched = (uint64_t)pgarr_get64(PQgetvalue(nr->res[i], 0, 2));
+			out.total = total > out.total ? total : out.total;
+			out.matched = matched > out.matched ? matched : out.matched;
+			if (PQgetisnull(nr->res[i], 0, 0))
+				pos[i] = rows; /* none matched */
+		}
+	}
+	if (out.answered == 0) {
+		reply_error(req, 503, "no database answered the read", NULL, -1, nr->start_us);
+		nr->done(nr->ctx, NULL, nr->start_us, NULL);
+		return;
+	}
+	if (!(out.names = malloc((nr->max + 1) * sizeof(char *))))
+		fatal("at=oom");
+	for (;;) {
+		int first = -1;
+		for (int i = 0; i < w->ndbs; i++) {
+			if (!nr->ok[i] || nr->busy[i] || !nr->res[i] || pos[i] >= PQntuples(nr->res[i]))
+				continue;
+			if (first < 0 || cmp_col(nr->res[i], pos[i], nr->res[first], pos[first], 0) < 0)
+				first = i;
+		}
+		if (first < 0)
+			break;
+		PGresult *fr = nr->res[first];
+		int frow = pos[first];
+		for (int i = 0; i < w->ndbs; i++)
+			if (i != first && nr->ok[i] && !nr->busy[i] && nr->res[i] && pos[i] < PQntuples(nr->res[i]) &&
+			    cmp_col(nr->res[i], pos[i], fr, frow, 0) == 0)
+				pos[i]++;
+		pos[first]++;
+		if (out.n == nr->max)
+			break;
+		out.names[out.n++] = PQgetvalue(fr, frow, 0);
+	}
+	nr->done(nr->ctx, req, nr->start_us, &out);
+	free(out.names);
+}
+
+static void names_straggle(NamesReq *nr)
+{
+	bool some = false;
+	for (int i = 0; i < nr->web->ndbs; i++) {
+		if (nr->busy[i] && db_health(nr->web->dbs[i]) == DB_UP)
+			return;
+		some |= nr->ok[i] && !nr->busy[i];
+	}
+	if (!some)
+		return;
+	struct timeval tv = {cfg->straggler_ms / 1000, (cfg->straggler_ms % 1000) * 1000};
+	evtimer_add(nr->timer, &tv);
+}
+
+static void names_job_done(DbJob *job, DbOutcome *out)
+{
+	NamesReq *nr = job->owner;
+	int i = (int)(job - nr->jobs);
+	nr->busy[i] = false;
+	if (nr->req && nr->ok[i]) {
+		nr->pending--;
+		if (out->ok && PQnfields(out->res) == 3) {
+			db_mark_answered(nr->web->dbs[i]);
+			nr->res[i] = out->res; /* taken */
+			out->res = NULL;
+		} else {
+			nr->ok[i] = false;
+		}
+		if (!nr->submitting && nr->pending == 0)
+			names_finish(nr);
+		else if (!nr->submitting)
+			names_straggle(nr);
+	}
+	names_unref(nr);
+}
+
+static void names_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	NamesReq *nr = arg;
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < nr->web->ndbs; i++) {
+		if (nr->busy[i]) {
+			nr->ok[i] = false;
+			db_mark_suspect(nr->web->dbs[i]);
+		}
+	}
+	names_finish(nr);
+}
+
+void read_names(Web *w, struct evhttp_request *req, int64_t start_us, const char *regex, size_t max,
+		ReadNamesDone done, void *ctx)
+{
+	size_t n = (size_t)w->ndbs;
+	NamesReq *nr = calloc(1, sizeof(*nr) + n * sizeof(DbJob));
+	if (!nr || (regex && !(nr->regex = strdup(regex))) || !(nr->ok = calloc(n, sizeof(bool))) ||
+	    !(nr->busy = calloc(n, sizeof(bool))) || !(nr->res = calloc(n, sizeof(PGresult *))) ||
+	    !(nr->timer = evtimer_new(w->base, names_on_timeout, nr)))
+		fatal("at=oom");
+	nr->web = w;
+	nr->req = req;
+	nr->start_us = start_us;
+	nr->done = done;
+	nr->ctx = ctx;
+	nr->max = max;
+	nr->refs = 1;
+	snprintf(nr->limit, sizeof(nr->limit), "%zu", max);
+	w->inflight++;
+	struct timeval tv = {cfg->read_timeout_ms / 1000, (cfg->read_timeout_ms % 1000) * 1000};
+	evtimer_add(nr->timer, &tv);
+	nr->submitting = true;
+	for (size_t i = 0; i < n && !w->stopped; i++) {
+		DbJob *j = &nr->jobs[i];
+		j->kind = DB_JOB_QUERY;
+		j->done = names_job_done;
+		j->owner = nr;
+		j->sql = SCHEMA_NAMES_SQL;
+		j->params[0] = nr->regex;
+		j->params[1] = nr->limit;
+		j->nparams = 2;
+		nr->ok[i] = nr->busy[i] = true;
+		nr->refs++;
+		nr->pending++;
+		if (!db_submit(w->dbs[i], j, cfg->read_timeout_ms)) {
+			nr->ok[i] = nr->busy[i] = false;
+			nr->refs--;
+			nr->pending--;
+		}
+	}
+	nr->submitting = false;
+	if (nr->pending == 0)
+		names_finish(nr);
+	else
+		names_straggle(nr);
+	names_unref(nr);
 }

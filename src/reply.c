@@ -17,6 +17,8 @@ static const char *reason(int code)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
@@ -43,6 +45,9 @@ static StatsRoute route_of(struct evhttp_request *req)
 		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_WRITE : STATS_ROUTE_READ;
 	if (strcmp(path, "/health") == 0)
 		return STATS_ROUTE_HEALTH;
+	if (strncmp(path, "/v1/metrics", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
+		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_LIBRATO_WRITE
+									   : STATS_ROUTE_LIBRATO_READ;
 	return strcmp(path, "/stats") == 0 ? STATS_ROUTE_STATS : STATS_ROUTE_OTHER;
 }
 

@@ -1,5 +1,5 @@
 /* The context every HTTP handler shares, and the helpers that answer a request. Below the
- * router (web.c) and the handlers (web.c, read.c): it knows neither. */
+ * router (web.c), the front-ends (api_*.c) and the read and write paths: it knows none of them. */
 #ifndef M2PG_REPLY_H
 #define M2PG_REPLY_H
 

@@ -314,24 +314,6 @@ static void put_stat_open(Buf *out, int stat)
 	buf_adds(out, "\": [");
 }
 
-static void write_name(Buf *out, const char *name, size_t len, const Agg *aggs, size_t n)
-{
-	buf_adds(out, "{\"name\": ");
-	jsonw_string(out, name, len);
-	for (int i = 0; i < METRIC_NSTATS; i++) {
-		put_stat_open(out, i);
-		bool first = true;
-		for (size_t k = 0; k < n; k++) {
-			if (!(aggs[k].present & (1u << i)))
-				continue;
-			put_point(out, first, aggs[k].group_us, aggs[k].v[i]);
-			first = false;
-		}
-		buf_addc(out, ']');
-	}
-	buf_addc(out, '}');
-}
-
 /* The first block is small and comes from the heap: most series are short, and a block of a
  * megabyte per read (mmapped, so given back when freed) cost a read of 1,000 buckets a page
  * fault per 4 KB and doubled its time. Later blocks are a megabyte. */
@@ -380,13 +362,9 @@ static int64_t series_unit(TmRes res)
 	return res <= TM_WEEK ? units[res] : 1000000;
 }
 
-static void series_close_group(RollSeries *s)
+/* Appends a point: its bucket as a delta, then its values. */
+static void series_append(RollSeries *s, int64_t group_us, const Agg *agg)
 {
-	if (!s->acc_open)
-		return;
-	s->acc_open = false;
-	Agg agg;
-	acc_finish(&s->acc, &agg);
 	/* Each block starts with the bytes it uses (a size_t), so the reader knows where it ends. */
 	if (s->nblocks == 0 ||
 	    s->used + SERIES_RECORD_MAX > (s->nblocks == 1 ? SERIES_BLOCK_FIRST : SERIES_BLOCK)) {
@@ -401,28 +379,28 @@ static void series_close_group(RollSeries *s)
 	}
 	uint8_t *p = s->blocks[s->nblocks - 1] + s->used, *start = p;
 	if (s->n == 0) /* weeks start on Mondays: whole weeks from the first, not from 1970 */
-		s->first_group = s->last_group = s->acc_group;
-	int64_t d = (s->acc_group - s->last_group) / series_unit(s->res);
+		s->first_group = s->last_group = group_us;
+	int64_t d = (group_us - s->last_group) / series_unit(s->res);
 	uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63); /* zigzag */
 	do {
 		*p++ = (uint8_t)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
 		z >>= 7;
 	} while (z);
-	s->last_group = s->acc_group;
+	s->last_group = group_us;
 	uint8_t *masks = p;
 	p += 2;
-	masks[0] = agg.present;
+	masks[0] = agg->present;
 	masks[1] = 0; /* bit i: value i is a float */
 	for (int i = 0; i < METRIC_NSTATS; i++) {
-		if (!(agg.present & (1u << i)))
+		if (!(agg->present & (1u << i)))
 			continue;
-		float f = (float)agg.v[i];
-		if ((double)f == agg.v[i] && !(agg.v[i] == 0 && signbit(agg.v[i]))) {
+		float f = (float)agg->v[i];
+		if ((double)f == agg->v[i] && !(agg->v[i] == 0 && signbit(agg->v[i]))) {
 			memcpy(p, &f, 4);
 			p += 4;
 			masks[1] |= (uint8_t)(1u << i);
 		} else {
-			memcpy(p, &agg.v[i], 8);
+			memcpy(p, &agg->v[i], 8);
 			p += 8;
 		}
 	}
@@ -431,7 +409,18 @@ static void series_close_group(RollSeries *s)
 	s->n++;
 }
 
-/* Decodes the point at the reader's position and moves past it. */
+static void series_close_group(RollSeries *s)
+{
+	if (!s->acc_open)
+		return;
+	s->acc_open = false;
+	Agg agg;
+	acc_finish(&s->acc, &agg);
+	series_append(s, s->acc_group, &agg);
+}
+
+/* Decodes the point at the reader's position and moves past it: statistic stat into *v, or
+ * with stat < 0 every statistic into v[]. */
 static uint8_t series_read(RollSeries *s, int stat, double *v)
 {
 	size_t end;
@@ -460,9 +449,13 @@ static uint8_t series_read(RollSeries *s, int stat, double *v)
 			p += 4;
 			if (i == stat)
 				*v = f;
+			else if (stat < 0)
+				v[i] = f;
 		} else {
 			if (i == stat)
 				memcpy(v, p, 8);
+			else if (stat < 0)
+				memcpy(&v[i], p, 8);
 			p += 8;
 		}
 	}
@@ -498,11 +491,42 @@ static void series_rewind(RollSeries *s)
 	s->wrote = false;
 }
 
+void rollseries_rewind(RollSeries *s)
+{
+	series_rewind(s);
+}
+
+bool rollseries_next(RollSeries *s, RollPoint *p)
+{
+	if (s->next >= s->n)
+		return false;
+	p->present = series_read(s, -1, p->v);
+	p->group_us = s->rgroup;
+	s->next++;
+	return true;
+}
+
+bool rollseries_source(const RollSeries *s, const char **source, size_t *len)
+{
+	const char *nul = memchr(s->name.p, '\0', s->name.len);
+	if (!nul)
+		return false;
+	*source = nul + 1;
+	*len = s->name.len - (size_t)(nul + 1 - s->name.p);
+	return true;
+}
+
+size_t rollseries_name_len(const RollSeries *s)
+{
+	const char *nul = memchr(s->name.p, '\0', s->name.len);
+	return nul ? (size_t)(nul - s->name.p) : s->name.len;
+}
+
 bool rollseries_write(RollSeries *s, Buf *out, size_t want)
 {
 	if (s->stat < 0) {
 		buf_adds(out, "{\"name\": ");
-		jsonw_string(out, s->name.p, s->name.len);
+		jsonw_string(out, s->name.p, rollseries_name_len(s));
 		s->stat = 0;
 		series_rewind(s);
 		put_stat_open(out, 0);
@@ -577,31 +601,30 @@ void rollup_prepare(Rollup *r)
 	r->cursor = 0;
 }
 
-bool rollup_next_json(Rollup *r, Buf *out, size_t want)
+bool rollup_next_series(Rollup *r, RollSeries *s)
 {
-	if (r->cursor == 0)
-		buf_addc(out, '[');
 	size_t k = r->cursor;
-	while (k < r->ngroups && out->len < want) {
-		size_t j = k;
-		while (j < r->ngroups && r->groups[j].name == r->groups[k].name)
-			j++;
-		const Name *n = &r->names[r->order[r->groups[k].name]];
-		if (k > 0)
-			buf_adds(out, ",\n");
-		write_name(out, r->name_bytes.p + n->off, n->len, &r->groups[k], j - k);
-		k = j;
-	}
-	r->cursor = k;
-	if (k < r->ngroups)
+	if (k >= r->ngroups)
 		return false;
-	buf_adds(out, "]\n");
+	const Name *n = &r->names[r->order[r->groups[k].name]];
+	rollseries_begin(s, r->name_bytes.p + n->off, n->len);
+	for (; k < r->ngroups && r->groups[k].name == r->groups[r->cursor].name; k++)
+		series_append(s, r->groups[k].group_us, &r->groups[k]);
+	r->cursor = k;
 	return true;
 }
 
 void rollup_write_json(Rollup *r, Buf *out)
 {
 	rollup_prepare(r);
-	while (!rollup_next_json(r, out, SIZE_MAX))
-		;
+	RollSeries s;
+	rollseries_init(&s, r->res);
+	buf_addc(out, '[');
+	for (size_t i = 0; rollup_next_series(r, &s); i++) {
+		if (i)
+			buf_adds(out, ",\n");
+		rollseries_write(&s, out, SIZE_MAX);
+	}
+	buf_adds(out, "]\n");
+	rollseries_free(&s);
 }

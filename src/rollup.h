@@ -87,14 +87,21 @@ void rollseries_add(RollSeries *s, const Uuid *id, int64_t bucket_us, uint8_t pr
 		    const double v[METRIC_NSTATS]);
 /* No more rows for this name: closes its last bucket. */
 void rollseries_end(RollSeries *s);
-/* Appends the name's JSON object until out holds want bytes; true once it is all written. */
+/* Appends the name's JSON object in the seed's shape until out holds want bytes; true once it
+ * is all written. */
 bool rollseries_write(RollSeries *s, Buf *out, size_t want);
+/* Reading the points back in order, for other shapes of answer. */
+void rollseries_rewind(RollSeries *s);
+bool rollseries_next(RollSeries *s, RollPoint *p);
+/* A series' key is its name, or for a read by source its name, a NUL and its source (empty:
+ * unassigned). The name's length, and whether the series is one source's (its source). */
+size_t rollseries_name_len(const RollSeries *s);
+bool rollseries_source(const RollSeries *s, const char **source, size_t *len);
 
 /* Sorts, de-duplicates and rolls up (no more rows or groups may be added after). */
 void rollup_prepare(Rollup *r);
-/* Appends the next part of the JSON answer, whole names until out holds want bytes; true
- * once the answer is complete. */
-bool rollup_next_json(Rollup *r, Buf *out, size_t want);
+/* After rollup_prepare(): the next name's points into s, in name order; false at the end. */
+bool rollup_next_series(Rollup *r, RollSeries *s);
 /* rollup_prepare() and the whole answer at once. Call once. */
 void rollup_write_json(Rollup *r, Buf *out);
 

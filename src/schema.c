@@ -18,13 +18,13 @@
 #define INSERT_SQL_HEAD \
 	"WITH g AS (SELECT coalesce((SELECT gen FROM metric_names_gen LIMIT 1), -1) AS gen), " \
 	"new_names AS (INSERT INTO metric_names (name) " \
-	"SELECT unnest($12::text[]) WHERE (SELECT gen FROM g) = $13::int8 " \
+	"SELECT unnest($13::text[]) WHERE (SELECT gen FROM g) = $14::int8 " \
 	"UNION ALL (SELECT DISTINCT n COLLATE \"C\" FROM unnest($3::text[]) n " \
-	"WHERE (SELECT gen FROM g) <> $13::int8 ORDER BY 1) " \
+	"WHERE (SELECT gen FROM g) <> $14::int8 ORDER BY 1) " \
 	"ON CONFLICT DO NOTHING), " \
-	"ins AS (INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last) " \
+	"ins AS (INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last, source) " \
 	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], " \
-	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[]) " \
+	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::text[]) " \
 	"ON CONFLICT (id) DO NOTHING"
 
 const char SCHEMA_INSERT_SQL[] = INSERT_SQL_HEAD ") SELECT gen FROM g";
@@ -57,6 +57,9 @@ const char SCHEMA_SETUP_SQL[] =
 	" count double precision, mean double precision, median double precision,"
 	" min double precision, max double precision, perc95 double precision,"
 	" perc99 double precision, last double precision);"
+	/* Nullable and without a default: adding it rewrites nothing, and rows written before
+	 * sources existed are unassigned. */
+	"ALTER TABLE metrics ADD COLUMN IF NOT EXISTS source text;"
 	"DO $m2pg$ DECLARE col text; t text; BEGIN"
 	"  SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
 	"   WHERE attrelid = 'metrics'::regclass AND attname = 'bucket';"
@@ -124,37 +127,58 @@ const char SCHEMA_SETUP_SQL[] =
 	" END $m2pg$;"
 	"COMMIT;";
 
-/* Reads: the catalogue narrows the regex to names, then the (name, bucket) index finds rows. */
+/* Reads: the catalogue narrows the regex to names, then the (name, bucket) index finds rows.
+ * $5 (or $6 in the aggregate) is a regex on sources, NULL for any: a read is planned for its
+ * own parameters each time (see below), so the test of NULL costs nothing. By source: a
+ * series per (name, source), unassigned first, so the merge sees each one's rows together. */
 #define ROW_COLUMNS "m.id, m.bucket, m.name, m.count, m.mean, m.median, m.min, m.max, m.perc95, " \
-		    "m.perc99, m.last"
+		    "m.perc99, m.last, m.source"
 #define NAME_MATCH "m.name = ANY (ARRAY(SELECT name FROM metric_names WHERE name ~ $1))"
+#define SOURCE_MATCH(p) " AND (" p "::text IS NULL OR m.source ~ " p ")"
+#define ROWS_SQL(order) \
+	"SELECT " ROW_COLUMNS " FROM metrics m " \
+	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3" SOURCE_MATCH("$5") \
+	" ORDER BY m.name COLLATE \"C\", " order "m.bucket, m.id LIMIT $4"
 
-const char SCHEMA_ROWS_SQL[] =
-	"SELECT " ROW_COLUMNS " FROM metrics m "
-	"WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 "
-	"ORDER BY m.name COLLATE \"C\", m.bucket, m.id LIMIT $4";
+const char SCHEMA_ROWS_SQL[] = ROWS_SQL("");
+const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS FIRST, ");
 
-const char SCHEMA_AGG_SQL[] =
-	"SELECT m.name COLLATE \"C\", date_trunc($5, m.bucket, 'UTC') AS g, count(*),"
-	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1)),"
-	" count(m.count), sum(m.count),"
-	" count(m.mean), min(m.mean), sum(m.mean * m.count),"
-	" sum(m.count) FILTER (WHERE m.mean IS NOT NULL),"
-	" count(*) FILTER (WHERE m.mean IS NOT NULL AND m.count IS NULL), sum(m.mean),"
-	" count(m.median), min(m.median), sum(m.median * m.count),"
-	" sum(m.count) FILTER (WHERE m.median IS NOT NULL),"
-	" count(*) FILTER (WHERE m.median IS NOT NULL AND m.count IS NULL), sum(m.median),"
-	" min(m.min), max(m.max), max(m.perc95), max(m.perc99),"
-	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] "
-	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3 "
-	"GROUP BY 1, 2 ORDER BY 1, 2 LIMIT $4";
+#define AGG_SQL(source, group) \
+	"SELECT m.name COLLATE \"C\", " source ", date_trunc($5, m.bucket, 'UTC') AS g, count(*)," \
+	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1))," \
+	" count(m.count), sum(m.count)," \
+	" count(m.mean), min(m.mean), sum(m.mean * m.count)," \
+	" sum(m.count) FILTER (WHERE m.mean IS NOT NULL)," \
+	" count(*) FILTER (WHERE m.mean IS NOT NULL AND m.count IS NULL), sum(m.mean)," \
+	" count(m.median), min(m.median), sum(m.median * m.count)," \
+	" sum(m.count) FILTER (WHERE m.median IS NOT NULL)," \
+	" count(*) FILTER (WHERE m.median IS NOT NULL AND m.count IS NULL), sum(m.median)," \
+	" min(m.min), max(m.max), max(m.perc95), max(m.perc99)," \
+	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] " \
+	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3" SOURCE_MATCH("$6") \
+	" GROUP BY " group " ORDER BY " group " LIMIT $4"
 
+const char SCHEMA_AGG_SQL[] = AGG_SQL("NULL::text", "1, 3");
+const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("m.source COLLATE \"C\"", "1, 2 NULLS FIRST, 3");
 
-
-/* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays. */
+/* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays; $5
+ * the source regex, or by source the groups' sources (binary, NULL: unassigned). */
 const char SCHEMA_GROUP_ROWS_SQL[] =
 	"SELECT " ROW_COLUMNS " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS g(name, lo, hi) "
-	"JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo AND m.bucket <= g.hi LIMIT $4";
+	"JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo AND m.bucket <= g.hi" SOURCE_MATCH("$5")
+	" LIMIT $4";
+const char SCHEMA_GROUP_ROWS_BY_SOURCE_SQL[] =
+	"SELECT " ROW_COLUMNS " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $5::text[]) "
+	"AS g(name, lo, hi, source) JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo "
+	"AND m.bucket <= g.hi AND m.source IS NOT DISTINCT FROM g.source LIMIT $4";
+
+/* Names in the catalogue matching $1 (a regex; NULL: every name), in byte order, at most $2;
+ * with how many names the catalogue holds and how many matched. Always at least one row (a
+ * NULL name when none matched), so the sizes come back whatever the match. */
+const char SCHEMA_NAMES_SQL[] =
+	"SELECT n.name, t.total, coalesce(n.matched, 0) FROM (SELECT count(*) AS total FROM metric_names) t "
+	"LEFT JOIN LATERAL (SELECT name COLLATE \"C\" AS name, count(*) OVER () AS matched FROM metric_names "
+	"WHERE $1::text IS NULL OR name ~ $1 ORDER BY 1 LIMIT $2) n ON true";
 
 /* Only the insert is prepared. Reads stay unnamed statements, planned for their own regex
  * and range each time: after five runs a prepared read may switch to a generic plan that
@@ -170,10 +194,12 @@ void schema_insert_begin(SchemaInsert *ins)
 	static const uint32_t oids[SCHEMA_INSERT_ARRAYS] = {
 		PGARR_OID_UUID,   PGARR_OID_TIMESTAMPTZ, PGARR_OID_TEXT,   PGARR_OID_FLOAT8,
 		PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,
-		PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_TEXT};
+		PGARR_OID_FLOAT8, PGARR_OID_FLOAT8,      PGARR_OID_FLOAT8, PGARR_OID_TEXT,
+		PGARR_OID_TEXT};
 	for (int k = 0; k < SCHEMA_INSERT_ARRAYS; k++)
 		pgarr_begin(&ins->cols[k], oids[k]);
 	memset(ins->has_null, 0, sizeof(ins->has_null));
+	ins->source_null = false;
 	ins->n = 0;
 	ins->nnew = 0;
 	ins->names_gen = SCHEMA_NAMES_GEN_UNKNOWN;
@@ -197,6 +223,12 @@ void schema_insert_add(SchemaInsert *ins, const Metric *m, bool new_name)
 		pgarr_put32(b, 8);
 		pgarr_put64(b, bits);
 	}
+	if (m->source) {
+		pgarr_add_text(&ins->cols[11], m->source, m->source_len);
+	} else {
+		pgarr_put32(&ins->cols[11], UINT32_MAX);
+		ins->source_null = true;
+	}
 	if (new_name) {
 		if (ins->nnew == ins->cap_new) {
 			ins->cap_new = ins->cap_new ? ins->cap_new * 2 : 64;
@@ -218,8 +250,9 @@ static int cmp_name(const void *a, const void *b)
 
 void schema_insert_end(SchemaInsert *ins)
 {
-	for (int k = 0; k < SCHEMA_INSERT_COLUMNS; k++)
+	for (int k = 0; k < 3 + METRIC_NSTATS; k++)
 		pgarr_end(&ins->cols[k], ins->n, k >= 3 && ins->has_null[k - 3]);
+	pgarr_end(&ins->cols[11], ins->n, ins->source_null);
 	/* Sorted and unique: concurrent batches then take the catalogue's index locks in the same
 	 * order, so two of them adding the same new names cannot deadlock (40P01). */
 	if (ins->nnew > 1)
@@ -229,12 +262,12 @@ void schema_insert_end(SchemaInsert *ins)
 		const Metric *m = ins->new_names[i];
 		if (i > 0 && cmp_name(&ins->new_names[i - 1], &ins->new_names[i]) == 0)
 			continue;
-		pgarr_add_text(&ins->cols[11], m->name, m->name_len);
+		pgarr_add_text(&ins->cols[12], m->name, m->name_len);
 		unique++;
 	}
-	pgarr_end(&ins->cols[11], unique, false);
-	ins->cols[12].len = 0;
-	pgarr_put64(&ins->cols[12], (uint64_t)ins->names_gen);
+	pgarr_end(&ins->cols[12], unique, false);
+	ins->cols[13].len = 0;
+	pgarr_put64(&ins->cols[13], (uint64_t)ins->names_gen);
 }
 
 void schema_insert_params(const SchemaInsert *ins, const char *values[SCHEMA_INSERT_PARAMS],

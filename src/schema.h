@@ -7,16 +7,16 @@
 #include "buf.h"
 #include "metric.h"
 
-#define SCHEMA_INSERT_COLUMNS 11
-#define SCHEMA_INSERT_ARRAYS 12 /* the columns, then the catalogue's new names */
-#define SCHEMA_INSERT_PARAMS 13 /* and the catalogue generation the process knows */
+#define SCHEMA_INSERT_COLUMNS 12
+#define SCHEMA_INSERT_ARRAYS 13 /* the columns, then the catalogue's new names */
+#define SCHEMA_INSERT_PARAMS 14 /* and the catalogue generation the process knows */
 #define SCHEMA_NAMES_GEN_UNKNOWN INT64_MIN
 
 /* Creates or upgrades the tables and indexes; idempotent; one simple-query string. */
 extern const char SCHEMA_SETUP_SQL[];
-/* $1..$11 the columns as binary arrays, $12 names to add to the catalogue, $13 the catalogue
- * generation the sender knows (int8). Returns one row: the generation the statement saw
- * (text; when it differs from $13, every name of the batch was added). */
+/* $1..$12 the columns as binary arrays (id, bucket, name, the statistics, source), $13 names
+ * to add to the catalogue, $14 the catalogue generation the sender knows (int8). Returns one row: the generation the statement saw
+ * (text; when it differs from $14, every name of the batch was added). */
 extern const char SCHEMA_INSERT_SQL[];
 /* The same, for repair: the row has a second column, the count of rows inserted. */
 extern const char SCHEMA_COPY_SQL[];
@@ -24,12 +24,23 @@ extern const char SCHEMA_COPY_SQL[];
  * descent per distinct name). */
 extern const char SCHEMA_NAMES_FILL_SQL[];
 
-/* Reads take $1 regex, $2 and $3 inclusive time bounds, $4 a row limit; the aggregate also
- * $5, a date_trunc() unit; the group rows take $1 names, $2 and $3 bounds (binary arrays)
- * and $4. Results are binary. */
+/* Reads take $1 regex, $2 and $3 inclusive time bounds, $4 a row limit, $5 a source regex
+ * (NULL: any); the aggregate takes a date_trunc() unit as $5 and the source regex as $6; the
+ * group rows take $1 names, $2 and $3 bounds (binary arrays), $4, and $5 the source regex or,
+ * by source, the sources (a binary array). Results are binary; rows are ROW_COLUMNS (below),
+ * aggregates start with name, source, group. BY_SOURCE: a series per (name, source). */
 extern const char SCHEMA_ROWS_SQL[];
+extern const char SCHEMA_ROWS_BY_SOURCE_SQL[];
 extern const char SCHEMA_AGG_SQL[];
+extern const char SCHEMA_AGG_BY_SOURCE_SQL[];
 extern const char SCHEMA_GROUP_ROWS_SQL[];
+extern const char SCHEMA_GROUP_ROWS_BY_SOURCE_SQL[];
+/* The columns of a row read back: id, bucket, name, the statistics, source. */
+enum { SCHEMA_COL_ID, SCHEMA_COL_BUCKET, SCHEMA_COL_NAME, SCHEMA_COL_STATS,
+       SCHEMA_COL_SOURCE = SCHEMA_COL_STATS + METRIC_NSTATS, SCHEMA_ROW_COLUMNS };
+/* $1 regex (NULL: all), $2 limit: rows of (name, catalogue size, names matched); the name is
+ * NULL when none matched. */
+extern const char SCHEMA_NAMES_SQL[];
 
 /* Statements every connection prepares. */
 #define SCHEMA_STMT_INSERT "m2pg_insert"
@@ -45,10 +56,11 @@ extern const int schema_nstatements;
 typedef struct SchemaInsert {
 	Buf cols[SCHEMA_INSERT_PARAMS];
 	bool has_null[METRIC_NSTATS];
+	bool source_null;
 	uint32_t n;
 	const Metric **new_names; /* sorted and de-duplicated at the end */
 	size_t nnew, cap_new;
-	int64_t names_gen; /* $13: set before schema_insert_end (SCHEMA_NAMES_GEN_UNKNOWN: add all) */
+	int64_t names_gen; /* $14: set before schema_insert_end (SCHEMA_NAMES_GEN_UNKNOWN: add all) */
 } SchemaInsert;
 
 void schema_insert_begin(SchemaInsert *ins);

@@ -10,13 +10,16 @@ static const int statuses[] = {200, 201, 400, 401, 403, 404, 405, 408, 413, 422,
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBOUNDS ((int)ARRAY_LEN(bounds))
 
-static const char *const route_names[STATS_NROUTES] = {"read", "write", "health", "stats", "other"};
+static const char *const route_names[STATS_NROUTES] = {"read", "write", "health", "stats",
+								  "librato_read", "librato_write", "other"};
 static const char *const counter_names[STATS_NCOUNTERS][2] = {
-	{"m2pg_metrics_accepted_total", "Metrics in writes answered 201."},
+	{"m2pg_metrics_accepted_total", "Metrics in writes answered 201 (200 for Librato's)."},
 	{"m2pg_writes_refused_total", "Metrics refused before anything was stored (503, stored: false)."},
 	{"m2pg_writes_unknown_total", "Metrics answered 503 that may still be stored (stored: unknown)."},
 	{"m2pg_reads_refused_total", "Reads refused past READ_CONCURRENCY (503)."},
 	{"m2pg_reads_aborted_total", "Streamed read answers cut off before their end."},
+	{"m2pg_auth_denied_total", "Requests answered 401: no API token, or one not in API_TOKENS."},
+	{"m2pg_auth_forbidden_total", "Requests answered 403: an API token without the scope the route needs."},
 };
 
 static atomic_uint_fast64_t requests[STATS_NROUTES][NSTATUS];

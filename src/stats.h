@@ -13,6 +13,8 @@ typedef enum {
 	STATS_ROUTE_WRITE,  /* POST /metrics */
 	STATS_ROUTE_HEALTH, /* /health */
 	STATS_ROUTE_STATS,  /* /stats */
+	STATS_ROUTE_LIBRATO_READ,  /* GET /v1/metrics, /v1/metrics/NAME */
+	STATS_ROUTE_LIBRATO_WRITE, /* POST /v1/metrics */
 	STATS_ROUTE_OTHER,
 	STATS_NROUTES
 } StatsRoute;
@@ -23,6 +25,8 @@ typedef enum {
 	STATS_WRITES_UNKNOWN,   /* metrics answered 503 with stored: unknown */
 	STATS_READS_REFUSED,    /* reads refused past READ_CONCURRENCY */
 	STATS_READS_ABORTED,    /* streamed answers cut off (a database failed, too many rows) */
+	STATS_AUTH_DENIED,      /* requests answered 401: no API token, or an unknown one */
+	STATS_AUTH_FORBIDDEN,   /* requests answered 403: a token without the scope */
 	STATS_NCOUNTERS
 } StatsCounter;
 

@@ -1,6 +1,7 @@
-/* The HTTP server and router on evhttp: listens, routes each path to its handler (read.c for
- * GET /metrics; here POST /metrics, /health and /stats), and shuts down. The handlers share the
- * context and reply helpers of reply.h, below both. */
+/* The HTTP server and router on evhttp: listens, checks API tokens, routes each path to its
+ * front-end (api_seed.c, api_librato.c, api_ops.c), and shuts down. The front-ends sit under
+ * it and over the read and write paths (read.c, write.c); the context and reply helpers of
+ * reply.h are under all of them. */
 #ifndef M2PG_WEB_H
 #define M2PG_WEB_H
 
