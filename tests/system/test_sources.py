@@ -90,7 +90,7 @@ def test_invalid_source_is_422_naming_the_field_and_nothing_is_stored(svc, sourc
 
 def test_batch_with_one_invalid_source_is_422_with_its_index_and_stores_nothing(svc):
     p = prefix("batch")
-    batch = [metric(p + "a", source="web.1"), metric(p + "b", source="web 2"),
+    batch = [metric(p + "a", count=1, source="web.1"), metric(p + "b", count=1, source="web 2"),
              metric(p + "c")]
     assert_error(svc.post(batch), 422, field="source", index=1)
     barrier(svc, svc.dbs)
