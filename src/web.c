@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_librato.h"
 #include "api_ops.h"
 #include "api_seed.h"
 #include "auth.h"
@@ -47,6 +48,8 @@ static void head_metrics(Web *w, struct evhttp_request *req, int64_t start_us)
 
 static const Route routes[] = {
 	{"/metrics", false, false, api_seed_read, api_seed_write, "GET, HEAD, POST"},
+	{"/v1/metrics", false, false, api_librato_list, api_librato_write, "GET, HEAD, POST"},
+	{"/v1/metrics/", true, false, api_librato_read, NULL, "GET, HEAD"},
 	{"/health", false, true, api_ops_health, NULL, "GET, HEAD"},
 	{"/stats", false, false, api_ops_stats, NULL, "GET, HEAD"},
 };
@@ -109,7 +112,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	const Route *r = route_find(path);
 	if (!r) {
-		reply_error(req, 404, "not found: the API is /metrics, /health and /stats",
+		reply_error(req, 404, "not found: the API is /metrics, /v1/metrics (Librato), /health and /stats",
 			    NULL, -1, start_us);
 		return;
 	}
