@@ -527,10 +527,46 @@ def test_summarize_sources_rolls_every_source_up_under_all(lib, sourced):
     })
 
 
-def test_coarser_resolution_rolls_up_count_weighted(lib, sourced):
-    body = measurements(lib, sourced, resolution=3600, source="web.1")
-    assert body["resolution"] == 3600 and body["query"]["resolution"] == 3600, body
-    assert_measurements(body["measurements"], {"web.1": [point(TH, 3, 40, 5, 25)]})
+@pytest.mark.parametrize("resolution", [3600, 86400])
+def test_coarser_resolution_rolls_up_count_weighted(lib, sourced, resolution):
+    start = TH - TH % resolution
+    body = measurements(lib, sourced, resolution=resolution, source="web.1")
+    assert body["resolution"] == resolution and body["query"]["resolution"] == resolution, body
+    assert_measurements(body["measurements"], {"web.1": [point(start, 3, 40, 5, 25)]})
+
+
+@pytest.mark.parametrize("resolution", [3600, 86400])
+def test_coarser_resolution_keeps_each_source_apart(lib, sourced, resolution):
+    start = TH - TH % resolution
+    body = measurements(lib, sourced, resolution=resolution)
+    assert_measurements(body["measurements"], {
+        "web.1": [point(start, 3, 40, 5, 25)],
+        "web.2": [single(start, 40)],
+        "unassigned": [single(start, 100)],
+        "xweb.3": [single(start, 1000)],
+        "web_1": [single(start, 3)],
+    })
+
+
+@pytest.mark.parametrize("resolution", [1, 3600])
+def test_summarize_sources_at_other_resolutions(lib, sourced, resolution):
+    body = measurements(lib, sourced, resolution=resolution, summarize_sources="true")
+    if resolution == 1:
+        expected = [single(TH + dt, m["value"]) if "value" in m else point(TH + dt, 2, 30, 5, 25)
+                    for _, dt, m in sorted(SOURCED, key=lambda s: s[1])]
+    else:
+        expected = [point(TH, 7, 1183, 3, 1000)]
+    assert_measurements(body["measurements"], {"all": expected})
+
+
+def test_week_resolution_is_accepted(lib, sourced):
+    body = measurements(lib, sourced, resolution=604800, summarize_sources="true")
+    assert body["resolution"] == 604800, body
+    (p,) = body["measurements"]["all"]
+    # Whether weeks start on Monday or on the epoch's Thursday, a week starts at midnight and
+    # every row here falls in one week.
+    assert p["measure_time"] % 86400 == 0 and 0 <= TH - p["measure_time"] < 604800, p
+    assert (p["count"], p["sum"], p["min"], p["max"]) == (7, 1183, 3, 1000), p
 
 
 @pytest.mark.parametrize("pattern,keys", [
@@ -572,6 +608,7 @@ BAD_READS = [
     ("resolution-garbage", {"start_time": TH, "resolution": "minute"}, "resolution"),
     ("summarize-garbage", {"start_time": TH, "summarize_sources": "maybe"}, "summarize_sources"),
     ("start-after-end", {"start_time": TH + 600, "end_time": TH}, None),
+    ("source-not-a-pattern", {"start_time": TH, "source": "web.(1)|x"}, "source"),
 ]
 
 

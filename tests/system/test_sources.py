@@ -154,6 +154,18 @@ def test_source_regex_selects_the_rows_it_matches(svc, sourced, pattern, count):
     assert_points(counts(series, one), [(T, count)])
 
 
+@pytest.mark.parametrize("resolution", ["second", "hour", "day", "month"])
+def test_source_regex_applies_at_every_resolution(svc, sourced, resolution):
+    """Hour and coarser are aggregated by the databases, finer ones merged from rows."""
+    one = sourced[0]
+    series = read_series(svc, name="^" + one + "$", source=r"^(web\.2|db\.1)$",
+                         resolution=resolution, **WINDOW)
+    points = counts(series, one)
+    assert sum(v for _, v in points) == 2 + 4, points
+    assert min(v for _, v in series[one]["min"]) == 2, series[one]["min"]
+    assert max(v for _, v in series[one]["max"]) == 400, series[one]["max"]
+
+
 def test_source_regex_and_name_regex_both_apply(svc, sourced):
     one, two = sourced
     prefix_ = one[:-len("one")]
