@@ -171,3 +171,51 @@ def service(pg_pair, m2pg_factory):
         pg.wait_for_schema()
     svc.dbs = pg_pair
     return svc
+
+
+# --------------------------------------------------------------------------
+# module-scoped: one m2pg (and, when asked, one pair of servers) for every test of a module
+
+
+@pytest.fixture(scope="module")
+def module_pair(pg_template):
+    """Two fresh, running servers for one module: nothing another module wrote is in them."""
+    pair = []
+    try:
+        for name in ("db1", "db2"):
+            pair.append(_new_pg(pg_template, name, start=True))
+        yield pair
+    finally:
+        for pg in pair:
+            _destroy_pg(pg)
+
+
+@pytest.fixture(scope="module")
+def module_m2pg_factory():
+    """m2pg_factory whose processes live until the module's last test has run.
+
+    Same arguments as m2pg_factory; the processes are checked the same way at the end."""
+    procs = []
+
+    def make(dbs, write_timeout_ms=None, read_timeout_ms=None, wait=True,
+             extra_env=None, single_url=False, port=None):
+        urls = [d if isinstance(d, str) else d.url() for d in dbs]
+        proc = M2pg(urls, write_timeout_ms=write_timeout_ms, read_timeout_ms=read_timeout_ms,
+                    extra_env=extra_env, use_single_url=single_url, port=port)
+        procs.append(proc)
+        _ACTIVE_M2PG.append(proc)
+        proc.spawn()
+        if wait:
+            proc.wait_healthy()
+        return proc
+
+    yield make
+    problems = []
+    for proc in procs:
+        found = proc.terminate()
+        if found:
+            problems.append("\n".join(found) + "\n" + proc.logs(400))
+        _ACTIVE_M2PG.remove(proc)
+        proc.cleanup()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
