@@ -124,19 +124,14 @@ static const char *decode_problem(DecodeResult r)
 	return "";
 }
 
-bool query_parse(const char *qs, const char *const *keys, size_t nkeys, QueryParams *out, char *err,
-		 size_t errlen, char *field, size_t fieldlen)
+static bool parse(const char *qs, size_t n, const char *const *keys, size_t nkeys, const char *multi,
+		  QueryParams *out, char *err, size_t errlen, char *field, size_t fieldlen)
 {
 	memset(out, 0, sizeof(*out));
 	if (fieldlen)
 		field[0] = '\0';
 	if (nkeys > QUERY_MAX_KEYS)
 		nkeys = QUERY_MAX_KEYS;
-	size_t n = qs ? strnlen(qs, QUERY_MAX_BYTES + 1) : 0;
-	if (n > QUERY_MAX_BYTES) {
-		snprintf(err, errlen, "the query string is longer than %d bytes", QUERY_MAX_BYTES);
-		return false;
-	}
 	if (n == 0)
 		return true;
 	char *buf = malloc(n + 1);
@@ -165,11 +160,16 @@ bool query_parse(const char *qs, const char *const *keys, size_t nkeys, QueryPar
 		for (size_t i = 0; i < nkeys && idx < 0; i++)
 			if (strlen(keys[i]) == klen && memcmp(keys[i], buf + pos, klen) == 0)
 				idx = (int)i;
+		bool is_multi = multi && strlen(multi) == klen && memcmp(multi, buf + pos, klen) == 0;
 		if (!set_field(field, fieldlen, buf + pos, klen))
 			set_field(field, fieldlen, p, (size_t)(key_end - p));
 		const char *shown = fieldlen && field[0] ? field : "a query parameter";
 		if (idx >= 0 && out->val[idx]) {
 			snprintf(err, errlen, "%s is given more than once", shown);
+			goto fail;
+		}
+		if (is_multi && out->nmulti == QUERY_MAX_MULTI) {
+			snprintf(err, errlen, "%s is given more than %d times", shown, QUERY_MAX_MULTI);
 			goto fail;
 		}
 		size_t vlen = 0;
@@ -182,10 +182,15 @@ bool query_parse(const char *qs, const char *const *keys, size_t nkeys, QueryPar
 		}
 		if (fieldlen)
 			field[0] = '\0';
-		if (idx >= 0) {
+		if (idx >= 0 || is_multi) {
 			buf[pos + vlen] = '\0';
-			out->val[idx] = buf + pos;
-			out->len[idx] = vlen;
+			if (is_multi) {
+				out->multi[out->nmulti] = buf + pos;
+				out->multi_len[out->nmulti++] = vlen;
+			} else {
+				out->val[idx] = buf + pos;
+				out->len[idx] = vlen;
+			}
 			pos += vlen + 1;
 		}
 		p = next;
@@ -196,6 +201,40 @@ fail:
 	free(buf);
 	memset(out, 0, sizeof(*out));
 	return false;
+}
+
+bool query_parse(const char *qs, const char *const *keys, size_t nkeys, QueryParams *out, char *err,
+		 size_t errlen, char *field, size_t fieldlen)
+{
+	size_t n = qs ? strnlen(qs, QUERY_MAX_BYTES + 1) : 0;
+	if (n > QUERY_MAX_BYTES) {
+		memset(out, 0, sizeof(*out));
+		if (fieldlen)
+			field[0] = '\0';
+		snprintf(err, errlen, "the query string is longer than %d bytes", QUERY_MAX_BYTES);
+		return false;
+	}
+	return parse(qs, n, keys, nkeys, NULL, out, err, errlen, field, fieldlen);
+}
+
+bool query_parse_form(const char *qs, size_t len, const char *const *keys, size_t nkeys, const char *multi,
+		      QueryParams *out, char *err, size_t errlen, char *field, size_t fieldlen)
+{
+	if (len > QUERY_FORM_MAX_BYTES) {
+		memset(out, 0, sizeof(*out));
+		if (fieldlen)
+			field[0] = '\0';
+		snprintf(err, errlen, "the form is longer than %d bytes", QUERY_FORM_MAX_BYTES);
+		return false;
+	}
+	if (qs && memchr(qs, '\0', len)) {
+		memset(out, 0, sizeof(*out));
+		if (fieldlen)
+			field[0] = '\0';
+		snprintf(err, errlen, "the form holds a NUL byte");
+		return false;
+	}
+	return parse(qs, qs ? len : 0, keys, nkeys, multi, out, err, errlen, field, fieldlen);
 }
 
 void query_free(QueryParams *q)

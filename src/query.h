@@ -32,6 +32,8 @@
 
 #define QUERY_MAX_BYTES 8192
 #define QUERY_MAX_KEYS 8
+#define QUERY_MAX_MULTI 64              /* values of the one key that may repeat */
+#define QUERY_FORM_MAX_BYTES (256 * 1024) /* a form-encoded body */
 #define QUERY_REPEAT_MAX 255 /* PostgreSQL's own bound (DUPMAX) */
 
 typedef struct QueryParams {
@@ -39,6 +41,10 @@ typedef struct QueryParams {
 	 * is absent; len[i] its length. The values live in buf, freed by query_free(). */
 	const char *val[QUERY_MAX_KEYS];
 	size_t len[QUERY_MAX_KEYS];
+	/* query_parse_form(): the values of the repeatable key, in order. */
+	const char *multi[QUERY_MAX_MULTI];
+	size_t multi_len[QUERY_MAX_MULTI];
+	size_t nmulti;
 	char *buf;
 } QueryParams;
 
@@ -48,6 +54,11 @@ typedef struct QueryParams {
  * One allocation. */
 bool query_parse(const char *qs, const char *const *keys, size_t nkeys, QueryParams *out, char *err,
 		 size_t errlen, char *field, size_t fieldlen) WARN_UNUSED;
+/* The same for a form-encoded body or a query string of len bytes (not NUL-terminated; at most
+ * QUERY_FORM_MAX_BYTES), where the key multi (may be NULL) may be given up to QUERY_MAX_MULTI
+ * times, as Graphite's target is. */
+bool query_parse_form(const char *qs, size_t len, const char *const *keys, size_t nkeys, const char *multi,
+		      QueryParams *out, char *err, size_t errlen, char *field, size_t fieldlen) WARN_UNUSED;
 void query_free(QueryParams *q);
 
 /* Bytes [s, s+len) are well-formed UTF-8 (RFC 3629) without NUL. */

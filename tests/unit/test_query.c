@@ -434,6 +434,41 @@ static void test_utf8(void **state)
 	assert_false(query_utf8_valid("a\0", 2));
 }
 
+/* A form body: the repeatable key collects every value in order, the others stay strict, and
+ * the body is read to its length, not to a NUL. */
+static void test_form_multi(void **state)
+{
+	(void)state;
+	static const char *const keys[] = {"from", "until"};
+	const char body[] = "target=a.b&from=-6h&target=sumSeries(a.*)&target=&until=now#";
+	QueryParams q;
+	char err[200], field[64];
+	assert_true(query_parse_form(body, sizeof(body) - 2, keys, 2, "target", &q, err, sizeof(err), field,
+				     sizeof(field)));
+	assert_int_equal(q.nmulti, 3);
+	assert_string_equal(q.multi[0], "a.b");
+	assert_string_equal(q.multi[1], "sumSeries(a.*)");
+	assert_string_equal(q.multi[2], "");
+	assert_string_equal(q.val[0], "-6h");
+	assert_string_equal(q.val[1], "now"); /* the '#' past len is not read */
+	query_free(&q);
+
+	assert_false(query_parse_form("from=1&from=2", 13, keys, 2, "target", &q, err, sizeof(err), field,
+				      sizeof(field)));
+	assert_non_null(strstr(err, "more than once"));
+	assert_false(query_parse_form("target=a\0b", 10, keys, 2, "target", &q, err, sizeof(err), field,
+				      sizeof(field)));
+	assert_non_null(strstr(err, "NUL"));
+	char many[QUERY_MAX_MULTI * 4 + 8] = "";
+	for (int i = 0; i <= QUERY_MAX_MULTI; i++)
+		strcat(many, "t=x&");
+	assert_false(query_parse_form(many, strlen(many), keys, 2, "t", &q, err, sizeof(err), field, sizeof(field)));
+	assert_non_null(strstr(err, "more than 64 times"));
+	assert_false(query_parse_form("target=%zz", 10, keys, 2, "target", &q, err, sizeof(err), field,
+				      sizeof(field)));
+	assert_string_equal(field, "target");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_regex_bounds_the_size),
 		cmocka_unit_test(test_regex_bounds_group_depth),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_form_multi),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
