@@ -394,8 +394,17 @@ static int cmp_rows(bool by_source, const RowIn *a, const RowIn *b)
 
 static void maybe_straggle(ReadReq *rr);
 
+static void pump_fail(ReadReq *rr, int code, const char *msg);
+static void pump_over(ReadReq *rr);
+
 static void pump_soon(ReadReq *rr)
 {
+	if (rr->web->stopped) { /* the loop will not run again: end the answer now */
+		if (rr->req)
+			pump_fail(rr, 503, "shutting down");
+		pump_over(rr);
+		return;
+	}
 	event_active(rr->pump, EV_TIMEOUT, 0);
 }
 
@@ -628,7 +637,12 @@ static void read_pump(evutil_socket_t fd, short what, void *arg)
 		pump_over(rr);
 		return;
 	}
-	rr->fmt->close(rr->fmt_ctx, &rr->out, answered(rr), w->ndbs);
+	const char *bad = rr->fmt->close(rr->fmt_ctx, &rr->out, answered(rr), w->ndbs);
+	if (bad) {
+		pump_fail(rr, 400, bad);
+		pump_over(rr);
+		return;
+	}
 	if (rr->streaming) {
 		pump_flush(rr, true);
 	} else { /* small: one reply with its length */
