@@ -277,13 +277,14 @@ static bool lib_series(void *arg, RollSeries *s, size_t index, Buf *out, size_t 
 	return true;
 }
 
-static void lib_close(void *arg, Buf *out, int answered, int ndbs)
+static const char *lib_close(void *arg, Buf *out, int answered, int ndbs)
 {
 	SeriesCtx *sc = arg;
 	buf_addf(out, "}, \"query\": {\"start_time\": %lld, \"end_time\": %lld, \"resolution\": %d, "
 		      "\"databases\": \"%d/%d\"}}\n",
 		 (long long)(sc->spec.from_us / 1000000), (long long)(sc->spec.to_us / 1000000), sc->resolution_s,
 		 answered, ndbs);
+	return NULL;
 }
 
 static const ReadFormat librato_format = {lib_open, lib_series, lib_close, series_ctx_free};

@@ -61,12 +61,13 @@ static bool seed_series(void *ctx, RollSeries *s, size_t index, Buf *out, size_t
 	return rollseries_write(s, out, want);
 }
 
-static void seed_close(void *ctx, Buf *out, int answered, int ndbs)
+static const char *seed_close(void *ctx, Buf *out, int answered, int ndbs)
 {
 	(void)ctx;
 	(void)answered;
 	(void)ndbs;
 	buf_adds(out, "]\n");
+	return NULL;
 }
 
 static const ReadFormat seed_format = {seed_open, seed_series, seed_close, NULL};

@@ -25,8 +25,9 @@ typedef struct ReadFormat {
 	 * index: the series' place in the answer, from 0. */
 	bool (*series)(void *ctx, RollSeries *s, size_t index, Buf *out, size_t want);
 	/* answered: databases that answered, of ndbs (known by then; also in the M2pg-Databases
-	 * header). */
-	void (*close)(void *ctx, Buf *out, int answered, int ndbs);
+	 * header). NULL, or why the request is answered 400 instead (taken only while nothing was
+	 * sent: a format that can fail here writes nothing before). */
+	const char *(*close)(void *ctx, Buf *out, int answered, int ndbs);
 	void (*free)(void *ctx);
 } ReadFormat;
 
