@@ -16,6 +16,7 @@ static const char *reason(int code)
 	switch (code) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";

@@ -17,6 +17,7 @@
 
 #include "api_librato.h"
 #include "api_ops.h"
+#include "api_page.h"
 #include "api_seed.h"
 #include "auth.h"
 #include "cfg.h"
@@ -52,6 +53,8 @@ static const Route routes[] = {
 	{"/v1/metrics/", true, false, api_librato_read, NULL, "GET, HEAD"},
 	{"/health", false, true, api_ops_health, NULL, "GET, HEAD"},
 	{"/stats", false, false, api_ops_stats, NULL, "GET, HEAD"},
+	{"/", false, true, api_page_serve, NULL, "GET, HEAD"},
+	{"/page/", true, true, api_page_serve, NULL, "GET, HEAD"},
 };
 
 static const Route *route_find(const char *path)
