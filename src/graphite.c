@@ -109,14 +109,21 @@ static bool is_alnum_ascii(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* UTF-8 without C0/C1 control characters or DEL, as metric names are. */
-static bool text_valid(const char *s, size_t len)
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* UTF-8 without C0/C1 control characters or DEL, as metric names are; with spaces, also tab,
+ * newline and carriage return (a target typed on several lines). */
+static bool text_valid(const char *s, size_t len, bool spaces)
 {
 	if (!query_utf8_valid(s, len))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f))
+		if ((c < 0x20 && !(spaces && is_space((char)c))) || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f))
 			return false;
 	}
 	return true;
@@ -190,7 +197,7 @@ bool graphite_pattern_check(const char *p, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "a path pattern is at most %d bytes", GRAPHITE_PATTERN_MAX);
 		return false;
 	}
-	if (!text_valid(p, len)) {
+	if (!text_valid(p, len, false)) {
 		snprintf(err, errlen, "a path pattern must be UTF-8 without control characters");
 		return false;
 	}
@@ -339,12 +346,20 @@ static void glob_prepare(Glob *G, const char *g, size_t len)
 	}
 }
 
-/* Adds state pos to set with its epsilon closure (star skipped, brace entered or left). */
+/* Adds state pos to set with its epsilon closure (star skipped, brace entered or left). A state
+ * is pushed only while it is not in the set, and each one pushes its successors once: at most
+ * one per position plus one per alternative, so the stack below cannot overflow. */
 static void glob_add(const Glob *G, uint64_t *set, size_t pos)
 {
-	size_t stack[GRAPHITE_PATTERN_MAX + 1];
+	uint16_t stack[2 * (GRAPHITE_PATTERN_MAX + 1)];
 	size_t sp = 0;
-	stack[sp++] = pos;
+#define PUSH(q)                                                                                                  \
+	do {                                                                                                     \
+		size_t q_ = (q);                                                                                 \
+		if (!(set[q_ / 64] & (UINT64_C(1) << (q_ % 64))))                                                \
+			stack[sp++] = (uint16_t)q_;                                                              \
+	} while (0)
+	PUSH(pos);
 	while (sp) {
 		size_t p = stack[--sp];
 		if (set[p / 64] & (UINT64_C(1) << (p % 64)))
@@ -355,19 +370,16 @@ static void glob_add(const Glob *G, uint64_t *set, size_t pos)
 		switch (G->kind[p]) {
 		case G_STAR:
 		case G_CLOSE:
-			if (sp < ARRAY_LEN(stack))
-				stack[sp++] = p + 1;
+			PUSH(p + 1);
 			break;
 		case G_ALT:
-			if (sp < ARRAY_LEN(stack))
-				stack[sp++] = G->to[p];
+			PUSH(G->to[p]);
 			break;
 		case G_OPEN:
-			if (sp < ARRAY_LEN(stack))
-				stack[sp++] = p + 1;
+			PUSH(p + 1);
 			for (size_t j = p + 1; j < G->to[p]; j++) {
-				if (G->kind[j] == G_ALT && sp < ARRAY_LEN(stack))
-					stack[sp++] = j + 1;
+				if (G->kind[j] == G_ALT)
+					PUSH(j + 1);
 				else if (G->kind[j] == G_CLASS)
 					j = G->to[j] - 1u;
 			}
@@ -376,6 +388,7 @@ static void glob_add(const Glob *G, uint64_t *set, size_t pos)
 			break;
 		}
 	}
+#undef PUSH
 }
 
 bool graphite_glob_match(const char *glob, size_t glen, const char *s, size_t slen)
@@ -1135,7 +1148,7 @@ static GraphiteExpr *new_node(Parser *p, GeKind kind)
 
 static void skip_ws(Parser *p)
 {
-	while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t'))
+	while (p->pos < p->len && is_space(p->s[p->pos]))
 		p->pos++;
 }
 
@@ -1237,7 +1250,7 @@ static GraphiteExpr *parse_call(Parser *p, const Func *fn, int depth)
 			while (k < p->len && (is_alnum_ascii((unsigned char)p->s[k]) || p->s[k] == '_'))
 				k++;
 			size_t name_at = p->pos, name_len = k - p->pos;
-			while (k < p->len && (p->s[k] == ' ' || p->s[k] == '\t'))
+			while (k < p->len && is_space(p->s[k]))
 				k++;
 			bool kw = is_ident(p->s + name_at, name_len) && k < p->len && p->s[k] == '=';
 			if (kw)
@@ -1292,6 +1305,10 @@ static GraphiteExpr *parse_string(Parser *p)
 	while (p->pos < p->len && p->s[p->pos] != q) {
 		if (p->s[p->pos] == '\\' && p->pos + 1 < p->len)
 			p->pos++;
+		if ((unsigned char)p->s[p->pos] < 0x20) { /* it would end up in a series' name */
+			buf_free(&b);
+			return pfail(p, "a string cannot hold control characters (offset %zu)", p->pos);
+		}
 		buf_addc(&b, p->s[p->pos++]);
 	}
 	if (p->pos >= p->len) {
@@ -1324,7 +1341,7 @@ static GraphiteExpr *parse_arg(Parser *p, int depth)
 			braces++;
 		else if (d == '}' && braces > 0)
 			braces--;
-		else if ((d == ',' && braces == 0) || strchr("()='\" \t", d))
+		else if ((d == ',' && braces == 0) || strchr("()='\"", d) || is_space(d))
 			break;
 		p->pos++;
 	}
@@ -1536,7 +1553,7 @@ bool graphite_parse(const char *target, GraphiteExpr **out, char *err, size_t er
 		snprintf(err, errlen, "a target is at most %d bytes", GRAPHITE_TARGET_MAX);
 		return false;
 	}
-	if (!text_valid(target, len)) {
+	if (!text_valid(target, len, true)) {
 		snprintf(err, errlen, "a target must be UTF-8 without control characters");
 		return false;
 	}

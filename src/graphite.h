@@ -120,7 +120,8 @@ void graphite_list_free(GraphiteList *l);
  * {...} belong to the path. */
 typedef struct GraphiteExpr GraphiteExpr;
 
-/* Parses and checks a target: GRAPHITE_TARGET_MAX bytes of UTF-8 without control characters,
+/* Parses and checks a target: GRAPHITE_TARGET_MAX bytes of UTF-8 without control characters
+ * (tab, newline and carriage return are whitespace between tokens, never inside a string),
  * at most GRAPHITE_DEPTH_MAX nested calls, GRAPHITE_ARGS_MAX arguments per call and
  * GRAPHITE_NODES_MAX nodes; known functions ("unknown function foo; supported: alias, ...");
  * argument count and types ("scale: argument factor must be a number"); path patterns
@@ -134,7 +135,8 @@ size_t graphite_paths(const GraphiteExpr *e, const char **paths, size_t max);
 
 /* Appends to into a copy of every series whose path matches pattern (one of graphite_paths),
  * in name order as Graphite fetches them (graphite_list_add). false and a message in err stop
- * the evaluation. */
+ * the evaluation; so does a series without a name, with a step <= 0 or with more than
+ * GRAPHITE_POINTS_MAX points. Called once per occurrence of a pattern in the target. */
 typedef bool (*GraphiteFetch)(void *ctx, const char *pattern, GraphiteList *into, char *err, size_t errlen);
 
 /* Evaluates e, appending its series to out (each named as Graphite names it). Functions, with

@@ -116,6 +116,28 @@ static void test_glob_match(void **state)
 			fail_msg("glob %s on '%s': want %d", cases[i].glob, cases[i].s, cases[i].want);
 }
 
+/* Globs at the length limit made of braces: every alternative is a state of the simulation. */
+static void test_glob_match_long_braces(void **state)
+{
+	(void)state;
+	char g[GRAPHITE_PATTERN_MAX + 1] = "", s[300];
+	for (int i = 0; i < 256; i++) /* {a,}{a,}...: up to 256 a's */
+		strcat(g, "{a,}");
+	assert_int_equal(strlen(g), GRAPHITE_PATTERN_MAX);
+	for (size_t n = 0; n <= 257; n++) {
+		memset(s, 'a', n);
+		if (graphite_glob_match(g, strlen(g), s, n) != (n <= 256))
+			fail_msg("%zu a's", n);
+	}
+	strcpy(g, "{");
+	while (strlen(g) < GRAPHITE_PATTERN_MAX - 2) /* {,,,,...,x} */
+		strcat(g, ",");
+	strcat(g, "x}");
+	assert_true(graphite_glob_match(g, strlen(g), "", 0));
+	assert_true(graphite_glob_match(g, strlen(g), "x", 1));
+	assert_false(graphite_glob_match(g, strlen(g), "y", 1));
+}
+
 static void test_path_match(void **state)
 {
 	(void)state;
@@ -451,6 +473,7 @@ static void test_parse_accepts(void **state)
 		"aliasByNode(perSecond(sumSeries(scale(app.*.x,2))),1)",
 		"app.web-1.host_name:x.y",
 		"app.[a-c]?.{x,y*}.*",
+		"sumSeries(\n\tapp.web.x,\r\n\tapp.db.x\n)\n", /* typed on several lines */
 	};
 	for (size_t i = 0; i < ARRAY_LEN(ok); i++)
 		graphite_expr_free(parse_ok(ok[i]));
@@ -524,6 +547,8 @@ static void test_parse_refuses(void **state)
 		{"limit(app.x, 99999999999999999999)", "out of range"},
 		{"app.\x01x", "UTF-8 without control characters"},
 		{"app.\xffx", "UTF-8 without control characters"},
+		{"alias(app.x, 'a\nb')", "a string cannot hold control characters (offset 15)"},
+		{"app.x\ny", "unexpected 'y' at offset 6"},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++)
 		expect_parse_error(cases[i].target, cases[i].why);
@@ -1271,6 +1296,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_glob_match),
+		cmocka_unit_test(test_glob_match_long_braces),
 		cmocka_unit_test(test_path_match),
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_pattern_check),
