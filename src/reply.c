@@ -49,6 +49,10 @@ static StatsRoute route_of(struct evhttp_request *req)
 	if (strncmp(path, "/v1/metrics", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
 		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_LIBRATO_WRITE
 									   : STATS_ROUTE_LIBRATO_READ;
+	if (strcmp(path, "/render") == 0)
+		return STATS_ROUTE_GRAPHITE_RENDER;
+	if (strcmp(path, "/metrics/find") == 0)
+		return STATS_ROUTE_GRAPHITE_FIND;
 	return strcmp(path, "/stats") == 0 ? STATS_ROUTE_STATS : STATS_ROUTE_OTHER;
 }
 
