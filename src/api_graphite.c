@@ -373,7 +373,13 @@ static bool render_series(void *arg, RollSeries *s, size_t index, Buf *out, size
 	return true;
 }
 
-/* graphite.c asks for the series of a path pattern: every held (name, statistic) it matches. */
+static int series_name_cmp(const void *x, const void *y)
+{
+	return strcmp(((const GraphiteSeries *)x)->name, ((const GraphiteSeries *)y)->name);
+}
+
+/* graphite.c asks for the series of a path pattern: every held (name, statistic) it matches,
+ * sorted by path as Graphite fetches them. */
 static bool render_fetch(void *arg, const char *pattern, GraphiteList *into, char *err, size_t errlen)
 {
 	RenderCtx *rc = arg;
@@ -384,6 +390,7 @@ static bool render_fetch(void *arg, const char *pattern, GraphiteList *into, cha
 	if (k < 2 || k > MAX_SEGMENTS)
 		return true;
 	unsigned stats = stats_matching(&pat[k - 1]);
+	size_t first = into->n;
 	Buf path = {0};
 	for (size_t i = 0; i < rc->nheld; i++) {
 		Held *h = &rc->held[i];
@@ -402,6 +409,8 @@ static bool render_fetch(void *arg, const char *pattern, GraphiteList *into, cha
 		}
 	}
 	buf_free(&path);
+	if (into->n - first > 1)
+		qsort(into->s + first, into->n - first, sizeof(*into->s), series_name_cmp);
 	return true;
 }
 
@@ -418,7 +427,8 @@ static const char *render_close(void *arg, Buf *out, int answered, int ndbs)
 	}
 	GraphiteList all = {0};
 	for (size_t i = 0; i < rc->nexprs; i++) {
-		if (!graphite_eval(rc->exprs[i], render_fetch, rc, &all, rc->err, sizeof(rc->err))) {
+		GraphiteRange range = {rc->start_s, rc->step_s, rc->n};
+		if (!graphite_eval_range(rc->exprs[i], &range, render_fetch, rc, &all, rc->err, sizeof(rc->err))) {
 			graphite_list_free(&all);
 			return rc->err;
 		}
@@ -515,14 +525,23 @@ void api_graphite_render(Web *w, struct evhttp_request *req, int64_t start_us)
 		return;
 	}
 	query_free(&q);
-	/* The finest step that keeps every series within maxDataPoints. */
+	/* Points as Graphite lays them out: from the first bucket that starts after from to the
+	 * bucket holding until (so -24h to now is 1,440 minutes), at the finest step that keeps
+	 * them within maxDataPoints. */
 	size_t si = 0;
-	while (si + 1 < ARRAY_LEN(STEPS) && until_s / STEPS[si].s - from_s / STEPS[si].s + 1 > mp)
-		si++;
+	int64_t first_s = 0, last_s = 0;
+	for (;; si++) {
+		first_s = tm_truncate(from_s * 1000000, STEPS[si].res) / 1000000 + STEPS[si].s;
+		last_s = tm_truncate(until_s * 1000000, STEPS[si].res) / 1000000;
+		if (last_s < first_s) /* a range within one bucket: that bucket */
+			first_s = last_s;
+		if (si + 1 == ARRAY_LEN(STEPS) || (last_s - first_s) / STEPS[si].s + 1 <= mp)
+			break;
+	}
 	rc->step_s = STEPS[si].s;
 	rc->max_points = (size_t)mp;
-	rc->start_s = tm_truncate(from_s * 1000000, STEPS[si].res) / 1000000;
-	rc->n = (size_t)((until_s - rc->start_s) / rc->step_s + 1);
+	rc->start_s = first_s;
+	rc->n = (size_t)((last_s - first_s) / rc->step_s + 1);
 	if (rc->npatterns == 0) { /* nothing to read: the functions run over no series */
 		Buf b = {0};
 		const char *e = render_close(rc, &b, w->ndbs, w->ndbs);
@@ -534,8 +553,9 @@ void api_graphite_render(Web *w, struct evhttp_request *req, int64_t start_us)
 		buf_free(&re);
 		return;
 	}
-	ReadSpec spec = {.name_regex = re.p, .from_us = rc->start_s * 1000000, .to_us = until_s * 1000000,
-			 .res = STEPS[si].res};
+	/* Whole buckets: the last point is the rollup of all of its bucket, as GET /metrics gives it. */
+	ReadSpec spec = {.name_regex = re.p, .from_us = rc->start_s * 1000000,
+			 .to_us = (last_s + rc->step_s) * 1000000 - 1, .res = STEPS[si].res};
 	read_series(w, req, start_us, &spec, &render_format, rc);
 	buf_free(&re);
 }

@@ -995,6 +995,7 @@ static bool fn_as_percent(const GraphiteExpr *call, Ev *ev, GraphiteList *out);
 static bool fn_highest_max(const GraphiteExpr *call, Ev *ev, GraphiteList *out);
 static bool fn_sort_by_maxima(const GraphiteExpr *call, Ev *ev, GraphiteList *out);
 static bool fn_limit(const GraphiteExpr *call, Ev *ev, GraphiteList *out);
+static bool fn_constant_line(const GraphiteExpr *call, Ev *ev, GraphiteList *out);
 
 /* ---------- the function table ---------- */
 
@@ -1029,6 +1030,10 @@ static const Func funcs[] = {
 	 fn_aggregate, GRAPHITE_AVERAGE, {SERIES_MANY("seriesLists")}},
 	{"avg", "avg(*seriesLists)", "Combine", "Short for averageSeries.", fn_aggregate, GRAPHITE_AVERAGE,
 	 {SERIES_MANY("seriesLists")}},
+	{"constantLine", "constantLine(value)", "Special",
+	 "A series of value at every step of the range, named as value is written. Grafana's Save & test of a "
+	 "Graphite data source renders constantLine(100).",
+	 fn_constant_line, 0, {{"value", P_FLOAT, true, false, NULL}}},
 	{"consolidateBy", "consolidateBy(seriesList, consolidationFunc)", "Special",
 	 "Sets how points are merged when a series has more points than maxDataPoints, or is combined with series "
 	 "of a coarser step: sum, average (avg), max, min, first or last. The default is average.\n\nExample: "
@@ -1619,6 +1624,7 @@ struct Ev {
 	void *ctx;
 	char *err;
 	size_t errlen;
+	const GraphiteRange *range; /* NULL: functions that make series of their own fail */
 };
 
 PRINTF_LIKE(2, 3)
@@ -2396,6 +2402,23 @@ static bool fn_sort_by_maxima(const GraphiteExpr *call, Ev *ev, GraphiteList *ou
 	return true;
 }
 
+/* Graphite gives three points across the range; here, like every series of a render, one per
+ * step. */
+static bool fn_constant_line(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
+{
+	if (!ev->range)
+		return ev_fail(ev, "constantLine: there is no time range to draw it over");
+	const GraphiteRange *r = ev->range;
+	if (r->n > GRAPHITE_POINTS_MAX)
+		return ev_fail(ev, "constantLine: more than %d points", GRAPHITE_POINTS_MAX);
+	GraphiteSeries *c = graphite_list_add(out, call->args[0]->text, NULL, r->start, r->step, r->n);
+	for (size_t k = 0; k < r->n; k++)
+		c->v[k] = call->args[0]->num;
+	free(c->expr);
+	c->expr = gprintf("constantLine(%s)", call->args[0]->text);
+	return true;
+}
+
 static bool fn_limit(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
 {
 	GraphiteList in = {0};
@@ -2409,13 +2432,19 @@ static bool fn_limit(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
 bool graphite_eval(const GraphiteExpr *e, GraphiteFetch fetch, void *ctx, GraphiteList *out, char *err,
 		   size_t errlen)
 {
+	return graphite_eval_range(e, NULL, fetch, ctx, out, err, errlen);
+}
+
+bool graphite_eval_range(const GraphiteExpr *e, const GraphiteRange *range, GraphiteFetch fetch, void *ctx,
+			 GraphiteList *out, char *err, size_t errlen)
+{
 	char dummy[1];
 	if (!err || !errlen) {
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
 	err[0] = '\0';
-	Ev ev = {fetch, ctx, err, errlen};
+	Ev ev = {fetch, ctx, err, errlen, range};
 	size_t before = out->n;
 	if (eval_into(e, &ev, out))
 		return true;

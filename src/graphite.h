@@ -143,12 +143,20 @@ typedef bool (*GraphiteFetch)(void *ctx, const char *pattern, GraphiteList *into
  * Graphite's semantics unless noted in graphite_functions_json's descriptions:
  *   alias aliasByNode aliasByMetric sumSeries (sum) averageSeries (avg) maxSeries minSeries
  *   scale offset summarize consolidateBy movingAverage derivative nonNegativeDerivative
- *   perSecond asPercent highestMax limit sortByMaxima
+ *   perSecond asPercent highestMax limit sortByMaxima constantLine
  * Series of different steps are combined on the least common multiple of their steps, each
  * merged by its own consolidate function. On failure (GRAPHITE_POINTS_MAX, GRAPHITE_STEP_MAX,
  * asPercent's pairing, or fetch) false, a message in err, and out as it was. */
 bool graphite_eval(const GraphiteExpr *e, GraphiteFetch fetch, void *ctx, GraphiteList *out, char *err,
 		   size_t errlen) WARN_UNUSED;
+/* The steps a render covers: constantLine draws over them (with graphite_eval, which has none,
+ * it fails). */
+typedef struct GraphiteRange {
+	int64_t start, step;
+	size_t n;
+} GraphiteRange;
+bool graphite_eval_range(const GraphiteExpr *e, const GraphiteRange *range, GraphiteFetch fetch, void *ctx,
+			 GraphiteList *out, char *err, size_t errlen) WARN_UNUSED;
 
 /* ---------- output ---------- */
 

@@ -484,7 +484,7 @@ static void test_parse_unknown_function_lists_all(void **state)
 	(void)state;
 	expect_parse_error("foo(app.web.x)",
 			   "unknown function foo; supported: alias, aliasByMetric, aliasByNode, asPercent, averageSeries, "
-			   "avg, consolidateBy, derivative, highestMax, limit, maxSeries, minSeries, movingAverage, "
+			   "avg, constantLine, consolidateBy, derivative, highestMax, limit, maxSeries, minSeries, movingAverage, "
 			   "nonNegativeDerivative, offset, perSecond, scale, sortByMaxima, sum, sumSeries, summarize");
 	expect_parse_error("scale(seriesByTag('name=x'), 2)", "unknown function seriesByTag");
 }
@@ -821,6 +821,34 @@ static void test_scale_offset(void **state)
 	       3);
 	EXPECT(&run("offset(scale(app.web.requests.count, 2), 0.5)")->s[0],
 	       "offset(scale(app.web.requests.count,2),0.5)", T0, 60, 2.5, 4.5, N, 8.5);
+}
+
+/* constantLine draws over the render's steps; without them it has nothing to draw over. */
+static void test_constant_line(void **state)
+{
+	(void)state;
+	USE(apps);
+	GraphiteRange range = {T0, 60, 5};
+	const char *targets[] = {"constantLine(100)", "sumSeries(constantLine(1.5), constantLine(2))"};
+	const char *names[] = {"100", "sumSeries(constantLine(1.5),constantLine(2))"};
+	const double values[] = {100, 3.5};
+	for (size_t i = 0; i < 2; i++) {
+		graphite_list_free(&result);
+		GraphiteExpr *e = parse_ok(targets[i]);
+		char err[512];
+		if (!graphite_eval_range(e, &range, fetch, NULL, &result, err, sizeof(err)))
+			fail_msg("%s: %s", targets[i], err);
+		graphite_expr_free(e);
+		assert_int_equal(result.n, 1);
+		assert_string_equal(result.s[0].name, names[i]);
+		assert_int_equal(result.s[0].start, T0);
+		assert_int_equal(result.s[0].step, 60);
+		assert_int_equal(result.s[0].n, 5);
+		for (size_t k = 0; k < 5; k++)
+			assert_true(result.s[0].v[k] == values[i]);
+	}
+	expect_eval_error("constantLine(100)", "no time range");
+	expect_parse_error("constantLine(app.web.requests.count)", "constantLine");
 }
 
 static void test_aliases(void **state)
@@ -1219,7 +1247,7 @@ static void test_functions_json(void **state)
 	if (!root)
 		fail_msg("invalid JSON: %s", jerr.text);
 	assert_true(json_is_object(root));
-	assert_int_equal(json_object_size(root), 21);
+	assert_int_equal(json_object_size(root), 22);
 	static const char *const groups[] = {"Combine", "Transform", "Calculate", "Filter Series", "Sorting", "Alias",
 					     "Special"};
 	static const char *const types[] = {"seriesList", "string", "integer", "float", "node", "boolean",
@@ -1243,10 +1271,12 @@ static void test_functions_json(void **state)
 		json_t *params = json_object_get(f, "params");
 		assert_true(json_array_size(params) >= 1);
 		json_t *first = json_array_get(params, 0);
-		assert_string_equal(json_string_value(json_object_get(first, "type")), "seriesList");
+		/* constantLine alone takes no series: Grafana then offers it as a source of its own. */
+		bool takes_series = strcmp(key, "constantLine") != 0;
+		assert_string_equal(json_string_value(json_object_get(first, "type")), takes_series ? "seriesList" : "float");
 		assert_true(json_is_true(json_object_get(first, "required")));
 		Buf call = {0};
-		buf_addf(&call, "%s(a.b", key);
+		buf_addf(&call, takes_series ? "%s(a.b" : "%s(", key);
 		size_t i;
 		json_t *p;
 		json_array_foreach(params, i, p) {
@@ -1264,8 +1294,12 @@ static void test_functions_json(void **state)
 				assert_int_equal(i, json_array_size(params) - 1); /* only the last is variadic */
 			json_t *options = json_object_get(p, "options");
 			assert_true(!options || json_array_size(options) > 0);
-			if (i == 0 || !json_is_true(json_object_get(p, "required")))
+			if ((i == 0 && takes_series) || !json_is_true(json_object_get(p, "required")))
 				continue;
+			if (i == 0) { /* the first argument, no comma before it */
+				buf_adds(&call, "1");
+				continue;
+			}
 			/* A required argument: the first option, suggestion, or a number. */
 			json_t *s = json_array_get(options ? options : json_object_get(p, "suggestions"), 0);
 			if (strcmp(type, "string") == 0 && !s)
@@ -1313,6 +1347,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_aggregates, teardown),
 		cmocka_unit_test_teardown(test_aggregates_of_different_steps, teardown),
 		cmocka_unit_test_teardown(test_scale_offset, teardown),
+		cmocka_unit_test_teardown(test_constant_line, teardown),
 		cmocka_unit_test_teardown(test_aliases, teardown),
 		cmocka_unit_test_teardown(test_summarize, teardown),
 		cmocka_unit_test_teardown(test_consolidate_by, teardown),
