@@ -11,10 +11,13 @@ SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 PYTEST     = /usr/bin/python3 -m pytest
 
 SRCS = $(wildcard src/*.c)
-OBJS = $(SRCS:src/%.c=build/%.o)
-ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
+# The chart page: web/ and Debian's dygraphs, embedded in the binary by scripts/embed.py.
+DYGRAPHS   = /usr/share/javascript/dygraphs
+PAGE_FILES = $(sort $(wildcard web/*)) $(DYGRAPHS)/dygraph.min.js $(DYGRAPHS)/dygraph.min.css
+OBJS = $(SRCS:src/%.c=build/%.o) build/page_assets.o
+ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o) build/asan/page_assets.o
 # Pure modules: unit tests link them alone (no libevent, no libpq).
-PURE = build/tm.o build/uuid.o build/buf.o build/jsonw.o build/metric.o build/rollup.o build/nameset.o build/log.o build/query.o build/stats.o build/auth.o build/librato.o
+PURE = build/tm.o build/uuid.o build/buf.o build/jsonw.o build/metric.o build/rollup.o build/nameset.o build/log.o build/query.o build/stats.o build/auth.o build/librato.o build/graphite.o
 UNIT_TESTS = $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets: each links the pure modules alone, like the unit tests.
 FUZZ_CC    = clang
@@ -33,6 +36,16 @@ build/%.o: src/%.c $(wildcard src/*.h) | build
 
 build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# $(wildcard) lets a missing dygraphs reach embed.py, which says which package to install.
+build/page_assets.c: scripts/embed.py $(wildcard $(PAGE_FILES)) | build
+	python3 scripts/embed.py $@ $(PAGE_FILES)
+
+build/page_assets.o: build/page_assets.c src/page_assets.h
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/asan/page_assets.o: build/page_assets.c src/page_assets.h | build/asan
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 build/asan/m2pg: $(ASAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lm

@@ -21,8 +21,9 @@
 # cluster or m2pg did not start, m2pg died, a tool failed). It stops m2pg and both clusters on
 # every exit, interrupted or not. Raw outputs (wrk, pgbench, m2pg's log) stay in var/bench.
 # M2PG_BIN=path benchmarks another build than ./m2pg.
-# BENCH_ONLY=list runs only some phases (comma-separated: single, batch, ceilings, gets, reads,
-# overload; e.g. BENCH_ONLY=reads,overload) and reports only the targets those phases measure.
+# BENCH_ONLY=list runs only some phases (comma-separated: single, batch, ceilings, gets, render,
+# reads, overload; e.g. BENCH_ONLY=reads,overload) and reports only the targets those phases
+# measure.
 set -u
 set -m # every child is a job with its own process group: cleanup can stop a whole pipeline
 cd "$(dirname "$0")/.."
@@ -44,8 +45,8 @@ LARGE_NAMES=4      # phase 6: names read at once,
 LARGE_POINTS=300000 # each with this many minute buckets (one row each)
 BENCH_ONLY=${BENCH_ONLY:-}
 for p in ${BENCH_ONLY//,/ }; do
-	case $p in single | batch | ceilings | gets | reads | overload) ;; *)
-		printf 'bench: unknown phase "%s" in BENCH_ONLY (single, batch, ceilings, gets, reads, overload)\n' "$p" >&2
+	case $p in single | batch | ceilings | gets | render | reads | overload) ;; *)
+		printf 'bench: unknown phase "%s" in BENCH_ONLY (single, batch, ceilings, gets, render, reads, overload)\n' "$p" >&2
 		exit 2
 		;;
 	esac
@@ -310,7 +311,7 @@ fi
 # ---------- 2. batch POSTs ----------
 
 # One m2pg for the batch phase and the GETs (idle during the raw ceilings); it creates the tables.
-if want batch || want ceilings || want gets; then start_m2pg 1; fi
+if want batch || want ceilings || want gets || want render; then start_m2pg 1; fi
 if want batch; then
 	progress "batch POSTs: 1000 metrics per request, 8 connections ($WRITE_SECONDS s)"
 	fresh_tables
@@ -476,6 +477,45 @@ EOF
 	G_HOW[c]="curl, 5 in a row"
 	sql_avg c
 fi
+# ---------- 4b. Graphite's /render against GET /metrics ----------
+
+declare -A R_URL R_ANS R_P50 R_P99 R_N
+if want render; then
+	progress "loading render data (100 names x 1,440 minutes) into database 1, copying it to database 2"
+	want gets || fresh_tables
+	cat >"$VAR/render-data.sql" <<EOF
+INSERT INTO metrics SELECT gen_random_uuid(), to_timestamp($T0 + (i % 1440) * 60),
+	'bench.render.' || lpad((i / 1440)::text, 3, '0'), i % 50 + 1, 1.5 + i % 7, 1.0 + i % 3, 0.5,
+	9.0 + i % 5, 8.0, 8.5, i FROM generate_series(0, 143999) i;
+INSERT INTO metric_names SELECT DISTINCT name FROM metrics WHERE name LIKE 'bench.render.%' ON CONFLICT DO NOTHING;
+EOF
+	run "$VAR/render-data.sql" /dev/null psql_on $PGPORT1 || die "loading the render data failed"
+	copy_rows() { # the render rows, database 1 to database 2, the same ids
+		psql_on $PGPORT1 -c "COPY (SELECT * FROM metrics WHERE name LIKE 'bench.render.%') TO STDOUT (FORMAT binary)" |
+			psql_on $PGPORT2 -c "COPY metrics FROM STDIN (FORMAT binary)" &&
+			psql_on $PGPORT2 -c "INSERT INTO metric_names SELECT 'bench.render.' || lpad(i::text, 3, '0') FROM generate_series(0, 99) i ON CONFLICT DO NOTHING"
+	}
+	run - - copy_rows || die "copying the render data to database 2 failed"
+	sql_both "ANALYZE metrics; ANALYZE metric_names"
+	sql_both "CHECKPOINT"
+	R_HI=$((T0 + 86399))
+	R_URL[get]="$URL/metrics?name=%5Ebench%5C.render%5C.&from=$T0&to=$R_HI&resolution=minute"
+	R_URL[render]="$URL/render?target=bench.render.*.mean&from=$T0&until=$R_HI&maxDataPoints=1440&format=json"
+	R_SUM=$(sql1 "SELECT round(sum(mean)::numeric, 3) FROM metrics WHERE name LIKE 'bench.render.%'")
+	for k in get render; do
+		curl -s --max-time 60 -o "$VAR/render-$k.json" "${R_URL[$k]}"
+		# The same data both ways: 100 series of 1,440 means, summing to the rows' means.
+		R_ANS[$k]=$("$PY" bench/render_check.py "$VAR/render-$k.json" "$k" "$R_SUM")
+		[[ "${R_ANS[$k]}" == OK* ]] || WARNINGS+=("WARNING: render phase, $k: ${R_ANS[$k]} (want 100 x 1440, sum $R_SUM)")
+		progress "render phase: $k, wrk, 2 connections ($GET_SECONDS s)"
+		run_wrk bench/get.lua 2 1 "$GET_SECONDS" "${R_URL[$k]}" "$VAR/wrk-render-$k.txt"
+		check_m2pg "the render phase ($k)"
+		R_P50[$k]=$(calc "$(field p50_ms "$LINE")")
+		R_P99[$k]=$(calc "$(field p99_ms "$LINE")")
+		R_N[$k]=$(field ok "$LINE")
+	done
+	R_RATIO=$(calc "${R_P50[render]} / ${R_P50[get]}" 3)
+fi
 if want batch || want gets; then
 	RSS_END=$(vmhwm_mb)
 	RSS_NOW=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$M2PG_PID/status")
@@ -629,6 +669,18 @@ if want gets; then
 	say "   connections, as wrk does; the row below repeats it with a new connection per request)"
 fi
 
+if want render; then
+	say ""
+	say "4b. The same 100 series x 1,440 minute points (the mean of 100 names) through Graphite's /render"
+	say "    (maxDataPoints=1440) and through GET /metrics (every statistic); wrk, 2 connections, ${GET_SECONDS} s"
+	sayf '   %-10s %9s %9s %8s  %s\n' route "p50 ms" "p99 ms" answers "answer (checked once)"
+	for k in get render; do
+		sayf '   %-10s %9s %9s %8s  %s\n' "$k" "${R_P50[$k]}" "${R_P99[$k]}" "${R_N[$k]}" "${R_ANS[$k]}"
+	done
+	want gets || for w in "${WARNINGS[@]}"; do say "   $w"; done
+	say "   /render p50 / GET p50: $R_RATIO x"
+fi
+
 RSS_MAX=""
 if want single || want batch || want gets; then
 	say ""
@@ -697,6 +749,9 @@ fi
 if want gets; then
 	sayf '   %-54s %-32s %s\n' "GET 1 name over 1,000 buckets p50 < 5 ms" "${G_P50[a]} ms" "$(pf "$(calc "${G_P50[a]} < 5" 0)")"
 	sayf '   %-54s %-32s %s\n' "GET 1,000,000 rows, hour res. <= 1.5 x SQL aggregate" "$(calc "${G_P50[c]} / ${G_SQL[c]}" 3) x (${G_P50[c]} vs ${G_SQL[c]} ms)" "$(pf "$(calc "${G_P50[c]} <= 1.5 * ${G_SQL[c]}" 0)")"
+fi
+if want render; then
+	sayf '   %-54s %-32s %s\n' "/render 100 x 1,440 points <= 1.5 x GET /metrics" "$R_RATIO x (${R_P50[render]} vs ${R_P50[get]} ms)" "$(pf "$(calc "${R_P50[render]} <= 1.5 * ${R_P50[get]}" 0)")"
 fi
 [ -n "$RSS_MAX" ] && sayf '   %-54s %-32s %s\n' "peak RSS < 64 MB" "${RSS_MAX} MB" "$(pf "$(calc "$RSS_MAX < 64" 0)")"
 [ "$NPHASES" -gt 0 ] && sayf '   %-54s %-32s %s\n' "rows = 201s in each database, every write phase" "$PHASES_OK of $NPHASES phases" "$(pf "$ALL_OK")"

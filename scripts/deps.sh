@@ -2,8 +2,10 @@
 # Installs the Debian 12 packages m2pg needs to build, test, run and benchmark, skipping those
 # already installed so that a second run costs nothing and needs no network.
 set -eu
+# libjs-dygraphs is embedded in the binary (the chart page); chromium runs the page's browser test.
 PKGS="gcc make pkg-config libevent-dev libjansson-dev libpq-dev libcmocka-dev clang libclang-rt-14-dev
-      postgresql-15 postgresql-client-15 python3 python3-pytest wrk hyperfine curl util-linux"
+      postgresql-15 postgresql-client-15 python3 python3-pytest wrk hyperfine curl util-linux
+      libjs-dygraphs chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

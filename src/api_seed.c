@@ -53,11 +53,12 @@ static void seed_open(void *ctx, Buf *out)
 	buf_addc(out, '[');
 }
 
+/* ctx: the statistics asked for (stats=), as a bit set in the pointer's value; 0 is all. */
 static bool seed_series(void *ctx, RollSeries *s, size_t index, Buf *out, size_t want)
 {
-	(void)ctx;
 	if (index > 0 && s->stat < 0)
 		buf_adds(out, ",\n");
+	s->stats_out = (uint8_t)(uintptr_t)ctx;
 	return rollseries_write(s, out, want);
 }
 
@@ -73,8 +74,26 @@ static const char *seed_close(void *ctx, Buf *out, int answered, int ndbs)
 static const ReadFormat seed_format = {seed_open, seed_series, seed_close, NULL};
 
 /* The parameters a read takes; an empty value counts as absent. */
-static const char *const READ_KEYS[] = {"name", "from", "to", "resolution", "source"};
-enum { RK_NAME, RK_FROM, RK_TO, RK_RES, RK_SOURCE, RK_COUNT };
+static const char *const READ_KEYS[] = {"name", "from", "to", "resolution", "source", "stats"};
+enum { RK_NAME, RK_FROM, RK_TO, RK_RES, RK_SOURCE, RK_STATS, RK_COUNT };
+
+/* stats=mean,perc95: the statistics to answer with, as bits; false if one is unknown. */
+static bool parse_stats(const char *list, unsigned *mask)
+{
+	*mask = 0;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		int found = -1;
+		for (int i = 0; i < METRIC_NSTATS && found < 0; i++)
+			if (strlen(metric_stat_names[i]) == n && memcmp(metric_stat_names[i], p, n) == 0)
+				found = i;
+		if (found < 0)
+			return false;
+		*mask |= 1u << found;
+		p += n + (p[n] == ',');
+	}
+	return *mask != 0;
+}
 
 static const char *param(const QueryParams *q, int k)
 {
@@ -92,6 +111,8 @@ void api_seed_read(Web *w, struct evhttp_request *req, int64_t start_us)
 	}
 	const char *name = param(&q, RK_NAME), *from = param(&q, RK_FROM);
 	const char *to = param(&q, RK_TO), *res = param(&q, RK_RES), *source = param(&q, RK_SOURCE);
+	const char *stats = param(&q, RK_STATS);
+	unsigned mask = 0;
 	ReadSpec spec = {.name_regex = name, .source_regex = source, .res = TM_MINUTE};
 	const char *bad = NULL, *field = NULL;
 	if (!name)
@@ -110,6 +131,9 @@ void api_seed_read(Web *w, struct evhttp_request *req, int64_t start_us)
 		bad = "from must be Unix seconds or an RFC 3339 time between 1970 and 9999", field = "from";
 	else if (res && !tm_parse_resolution(res, &spec.res))
 		bad = "resolution must be one of second, minute, hour, day, week, month, year", field = "resolution";
+	else if (stats && !parse_stats(stats, &mask))
+		bad = "stats must list some of count, mean, median, min, max, perc95, perc99, last, separated by commas",
+		field = "stats";
 	if (!bad) {
 		if (!to)
 			spec.to_us = now_wall_us();
@@ -121,6 +145,6 @@ void api_seed_read(Web *w, struct evhttp_request *req, int64_t start_us)
 	if (bad)
 		reply_error(req, 400, bad, field, -1, start_us);
 	else
-		read_series(w, req, start_us, &spec, &seed_format, NULL);
+		read_series(w, req, start_us, &spec, &seed_format, (void *)(uintptr_t)mask);
 	query_free(&q);
 }

@@ -16,6 +16,7 @@ static const char *reason(int code)
 	switch (code) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -48,6 +49,10 @@ static StatsRoute route_of(struct evhttp_request *req)
 	if (strncmp(path, "/v1/metrics", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
 		return evhttp_request_get_command(req) == EVHTTP_REQ_POST ? STATS_ROUTE_LIBRATO_WRITE
 									   : STATS_ROUTE_LIBRATO_READ;
+	if (strcmp(path, "/render") == 0)
+		return STATS_ROUTE_GRAPHITE_RENDER;
+	if (strcmp(path, "/metrics/find") == 0)
+		return STATS_ROUTE_GRAPHITE_FIND;
 	return strcmp(path, "/stats") == 0 ? STATS_ROUTE_STATS : STATS_ROUTE_OTHER;
 }
 

@@ -522,14 +522,23 @@ size_t rollseries_name_len(const RollSeries *s)
 	return nul ? (size_t)(nul - s->name.p) : s->name.len;
 }
 
+/* The next statistic the writer writes from stat on (METRIC_NSTATS: none left). */
+static int next_stat_out(const RollSeries *s, int stat)
+{
+	while (stat < METRIC_NSTATS && s->stats_out && !(s->stats_out & (1u << stat)))
+		stat++;
+	return stat;
+}
+
 bool rollseries_write(RollSeries *s, Buf *out, size_t want)
 {
 	if (s->stat < 0) {
 		buf_adds(out, "{\"name\": ");
 		jsonw_string(out, s->name.p, rollseries_name_len(s));
-		s->stat = 0;
+		s->stat = next_stat_out(s, 0);
 		series_rewind(s);
-		put_stat_open(out, 0);
+		if (s->stat < METRIC_NSTATS)
+			put_stat_open(out, s->stat);
 	}
 	while (s->stat < METRIC_NSTATS) {
 		for (; s->next < s->n && out->len < want; s->next++) {
@@ -543,7 +552,7 @@ bool rollseries_write(RollSeries *s, Buf *out, size_t want)
 		if (s->next < s->n)
 			return false;
 		buf_addc(out, ']');
-		if (++s->stat < METRIC_NSTATS) {
+		if ((s->stat = next_stat_out(s, s->stat + 1)) < METRIC_NSTATS) {
 			series_rewind(s);
 			put_stat_open(out, s->stat);
 		}

@@ -73,6 +73,7 @@ typedef struct RollSeries {
 	bool acc_open;
 	int64_t acc_group;
 	int stat;     /* writer: the statistic being written, -1 before the name */
+	uint8_t stats_out; /* writer: the statistics rollseries_write writes (bit per statistic; 0: all) */
 	bool wrote;   /* writer: a point of that statistic is written */
 	size_t next;  /* writer: points of that statistic read so far */
 	size_t rblock, roff;

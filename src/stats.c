@@ -11,7 +11,8 @@ static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 #define NBOUNDS ((int)ARRAY_LEN(bounds))
 
 static const char *const route_names[STATS_NROUTES] = {"read", "write", "health", "stats",
-								  "librato_read", "librato_write", "other"};
+								  "librato_read", "librato_write",
+								  "graphite_render", "graphite_find", "other"};
 static const char *const counter_names[STATS_NCOUNTERS][2] = {
 	{"m2pg_metrics_accepted_total", "Metrics in writes answered 201 (200 for Librato's)."},
 	{"m2pg_writes_refused_total", "Metrics refused before anything was stored (503, stored: false)."},

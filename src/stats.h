@@ -15,6 +15,8 @@ typedef enum {
 	STATS_ROUTE_STATS,  /* /stats */
 	STATS_ROUTE_LIBRATO_READ,  /* GET /v1/metrics, /v1/metrics/NAME */
 	STATS_ROUTE_LIBRATO_WRITE, /* POST /v1/metrics */
+	STATS_ROUTE_GRAPHITE_RENDER, /* /render */
+	STATS_ROUTE_GRAPHITE_FIND,   /* /metrics/find */
 	STATS_ROUTE_OTHER,
 	STATS_NROUTES
 } StatsRoute;

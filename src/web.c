@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_graphite.h"
 #include "api_librato.h"
 #include "api_ops.h"
+#include "api_page.h"
 #include "api_seed.h"
 #include "auth.h"
 #include "cfg.h"
@@ -33,6 +35,7 @@ typedef struct Route {
 	const char *path;
 	bool prefix;  /* path is a prefix: /v1/metrics/ matches /v1/metrics/NAME */
 	bool open;    /* no token needed (load balancers' health checks) */
+	bool post_reads; /* its POST is a read (Graphite's forms): a read token will do */
 	Handler get;  /* HEAD is answered as GET, without its body */
 	Handler post;
 	const char *allow;
@@ -47,11 +50,18 @@ static void head_metrics(Web *w, struct evhttp_request *req, int64_t start_us)
 }
 
 static const Route routes[] = {
-	{"/metrics", false, false, api_seed_read, api_seed_write, "GET, HEAD, POST"},
-	{"/v1/metrics", false, false, api_librato_list, api_librato_write, "GET, HEAD, POST"},
-	{"/v1/metrics/", true, false, api_librato_read, NULL, "GET, HEAD"},
-	{"/health", false, true, api_ops_health, NULL, "GET, HEAD"},
-	{"/stats", false, false, api_ops_stats, NULL, "GET, HEAD"},
+	{"/metrics", false, false, false, api_seed_read, api_seed_write, "GET, HEAD, POST"},
+	{"/v1/metrics", false, false, false, api_librato_list, api_librato_write, "GET, HEAD, POST"},
+	{"/v1/metrics/", true, false, false, api_librato_read, NULL, "GET, HEAD"},
+	{"/metrics/find", false, false, true, api_graphite_find, api_graphite_find, "GET, HEAD, POST"},
+	{"/render", false, false, true, api_graphite_render, api_graphite_render, "GET, HEAD, POST"},
+	{"/functions", false, false, false, api_graphite_functions, NULL, "GET, HEAD"},
+	{"/tags/", true, false, true, api_graphite_tags, api_graphite_tags, "GET, HEAD, POST"},
+	{"/version", false, false, false, api_graphite_version, NULL, "GET, HEAD"},
+	{"/health", false, true, false, api_ops_health, NULL, "GET, HEAD"},
+	{"/stats", false, false, false, api_ops_stats, NULL, "GET, HEAD"},
+	{"/", false, true, false, api_page_serve, NULL, "GET, HEAD"},
+	{"/page/", true, true, false, api_page_serve, NULL, "GET, HEAD"},
 };
 
 static const Route *route_find(const char *path)
@@ -112,7 +122,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	const Route *r = route_find(path);
 	if (!r) {
-		reply_error(req, 404, "not found: the API is /metrics, /v1/metrics (Librato), /health and /stats",
+		reply_error(req, 404, "not found: the API is /metrics, /v1/metrics (Librato), /render and /metrics/find (Graphite), /health and /stats; the chart page is /",
 			    NULL, -1, start_us);
 		return;
 	}
@@ -124,11 +134,12 @@ static void on_request(struct evhttp_request *req, void *arg)
 		reply_error(req, 405, msg, NULL, -1, start_us);
 		return;
 	}
-	if (!r->open && !authorized(req, cmd == EVHTTP_REQ_POST, start_us))
+	if (!r->open && !authorized(req, cmd == EVHTTP_REQ_POST && !r->post_reads, start_us))
 		return;
 	/* The guard drops a HEAD answer's body and keeps its length. A read's HEAD does not ask
 	 * the databases. */
-	if (cmd == EVHTTP_REQ_HEAD && h != api_ops_health && h != api_ops_stats)
+	if (cmd == EVHTTP_REQ_HEAD && h != api_ops_health && h != api_ops_stats && h != api_graphite_functions &&
+	    h != api_graphite_version && h != api_page_serve)
 		h = head_metrics;
 	h(w, req, start_us);
 }

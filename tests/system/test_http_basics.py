@@ -19,7 +19,8 @@ def test_health_reports_configured_and_connected_databases(service):
     ("GET", "/nope"),
     ("POST", "/nope"),
     ("GET", "/metrics/extra"),
-    ("GET", "/"),
+    ("GET", "/page"),
+    ("GET", "/index.html"),
 ])
 def test_unknown_path_is_404_with_json_error(service, method, path):
     r = service.request(method, path, body=b"{}" if method == "POST" else None)

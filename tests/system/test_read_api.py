@@ -73,12 +73,37 @@ BAD_QUERIES = [
     ("garbage-to", {"name": "x", "from": T, "to": "tomorrow"}),
     ("unknown-resolution", {"name": "x", "from": T, "to": T + 60, "resolution": "fortnight"}),
     ("resolution-with-multiplier", {"name": "x", "from": T, "to": T + 60, "resolution": "5m"}),
+    ("unknown-statistic", {"name": "x", "from": T, "to": T + 60, "stats": "mean,p50"}),
+    ("empty-statistic", {"name": "x", "from": T, "to": T + 60, "stats": "mean,,max"}),
 ]
 
 
 @pytest.mark.parametrize("params", [q[1] for q in BAD_QUERIES], ids=[q[0] for q in BAD_QUERIES])
 def test_bad_query_parameters_are_400(service, params):
     assert_error(service.get_metrics(**params), 400)
+
+
+def test_stats_narrows_the_answer_to_the_statistics_asked(service):
+    """stats=perc95,count answers those keys only, in the usual order, with the same points."""
+    ids = post_all(service, [metric("stats.narrow", bucket=T, count=4, mean=2.5, perc95=7, last=1),
+                             metric("stats.narrow", bucket=T + 10, count=6, mean=5, perc95=9, last=2)])
+    wait_in_all(service.dbs, ids[1])
+    window = {"from": T - 60, "to": T + 60, "resolution": "minute"}
+    r = service.get_metrics(name="^stats\\.narrow$", stats="perc95,count", **window)
+    assert r.status == 200, r.body
+    assert list(r.json[0]) == ["name", "count", "perc95"]
+    assert r.json[0]["count"] == [{"bucket": T, "value": 10}]
+    assert r.json[0]["perc95"] == [{"bucket": T, "value": 9}]
+    whole = service.get_metrics(name="^stats\\.narrow$", **window)
+    assert list(whole.json[0]) == ["name"] + list(STATS)
+    assert whole.json[0]["perc95"] == r.json[0]["perc95"]
+    # The same at hour resolution, where the databases aggregate.
+    r = service.get_metrics(name="^stats\\.narrow$", stats="mean", **dict(window, resolution="hour"))
+    assert list(r.json[0]) == ["name", "mean"]
+    assert r.json[0]["mean"] == [{"bucket": T - T % 3600, "value": 4}]
+    err = service.get_metrics(name="x", stats="median,nope", **window)
+    assert_error(err, 400)
+    assert err.json["field"] == "stats"
 
 
 def test_from_and_to_are_inclusive(service):
