@@ -402,8 +402,6 @@ def test_relative_from_until_now(gr, recent, frm, span, step, want):
             assert t % step == 0
 
 
-# --------------------------------------------------------------------- globs in targets
-
 @pytest.mark.parametrize("max_points,step", [(1441, MIN), (1440, HOUR)])
 def test_last_24_hours_spans_1441_minutes(gr, recent, max_points, step):
     """-24h to now starts and ends inside a minute: both ends' minutes are points, 1441 of them."""
@@ -417,6 +415,8 @@ def test_last_24_hours_spans_1441_minutes(gr, recent, max_points, step):
     assert [t for t, _ in points] in grids, (len(points), points[0], points[-1])
     assert [v for _, v in nonnull(points)] == [7, 3]
 
+
+# --------------------------------------------------------------------- globs in targets
 
 @pytest.fixture(scope="module")
 def globbed(gr):
