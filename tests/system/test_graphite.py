@@ -19,6 +19,7 @@ FORM = "application/x-www-form-urlencoded"
 
 D = 1780272000          # 2026-06-01T00:00:00Z, a Monday
 DAY = "20260601"
+PREV_DAY = "20260531"
 MIN, HOUR, WEEK = 60, 3600, 604800
 
 FUNCTIONS = ("alias", "aliasByNode", "aliasByMetric", "sumSeries", "averageSeries", "maxSeries",
@@ -296,7 +297,9 @@ def rolled(gr):
 
 
 def render_day(gr, name, max_points, method="GET"):
-    params = {"target": name + ".*", "from": "00:00_" + DAY, "until": "23:59_" + DAY,
+    # Graphite's points start with the first bucket after from: a minute before midnight makes
+    # the first point midnight whatever the step.
+    params = {"target": name + ".*", "from": "23:59_" + PREV_DAY, "until": "23:59_" + DAY,
               "format": "json"}
     if max_points is not None:
         params["maxDataPoints"] = max_points
@@ -342,10 +345,11 @@ def test_minute_points_equal_get_metrics_at_minute(gr, rolled):
 
 def test_absolute_time_forms_agree(gr, rolled):
     target = rolled + ".count"
+    # Points start with the first minute after from, as Graphite's do: 09:59 makes it 10:00.
     forms = [
-        {"from": "10:00_" + DAY, "until": "14:00_" + DAY},
-        {"from": T10, "until": T10 + 4 * 3600},
-        {"from": "10:00_" + DAY, "until": T10 + 4 * 3600},
+        {"from": "09:59_" + DAY, "until": "14:00_" + DAY},
+        {"from": T10 - 60, "until": T10 + 4 * 3600},
+        {"from": "09:59_" + DAY, "until": T10 + 4 * 3600},
     ]
     want = [(T10, 5), (T10 + 7 * 60, 5), (T10 + 90 * 60, 1), (T10 + 4 * 3600 - 60, 4)]
     for f in forms:
@@ -356,16 +360,19 @@ def test_absolute_time_forms_agree(gr, rolled):
 
 
 def test_yyyymmdd_is_midnight_and_an_until_on_a_step_is_its_last_point(gr, rolled):
+    """From midnight: the first point is the hour after it (Graphite's points start after from)."""
     points = one(render(gr, {"target": rolled + ".max", "from": DAY, "until": "20260602",
                              "maxDataPoints": 30}))
-    assert [t for t, _ in points] == list(range(D, D + 86400 + 1, 3600))
+    assert [t for t, _ in points] == list(range(D + 3600, D + 86400 + 1, 3600))
     assert nonnull(points) == [(T10, 30), (T10 + 3600, 100), (T10 + 3 * 3600, 70)]
 
 
-def test_from_inside_a_step_starts_at_that_step(gr, rolled):
+def test_from_inside_a_step_starts_at_the_next_step(gr, rolled):
+    """As Graphite does: the bucket from falls in is not a point (it would hold only part of
+    the range), the bucket until falls in is."""
     points = one(render(gr, {"target": rolled + ".count", "from": T10 + 30,
                              "until": T10 + 8 * 60 + 10}))
-    assert_series(points, grid(T10, 60, [5, None, None, None, None, None, None, 5, None]))
+    assert_series(points, grid(T10 + 60, 60, [None, None, None, None, None, None, 5, None]))
 
 
 @pytest.fixture(scope="module")
@@ -393,7 +400,7 @@ def test_relative_from_until_now(gr, recent, frm, span, step, want):
         before = int(time.time())
         points = one(render(gr, params, method))
         after = int(time.time())
-        grids = [[t for t in range((now - span) - (now - span) % step, now + 1, step)]
+        grids = [[t for t in range((now - span) - (now - span) % step + step, now + 1, step)]
                  for now in range(before, after + 1)]
         assert [t for t, _ in points] in grids, \
             "%s: %d points from %r to %r" % (frm, len(points), points[0][0], points[-1][0])
@@ -402,15 +409,16 @@ def test_relative_from_until_now(gr, recent, frm, span, step, want):
             assert t % step == 0
 
 
-@pytest.mark.parametrize("max_points,step", [(1441, MIN), (1440, HOUR)])
-def test_last_24_hours_spans_1441_minutes(gr, recent, max_points, step):
-    """-24h to now starts and ends inside a minute: both ends' minutes are points, 1441 of them."""
+@pytest.mark.parametrize("max_points,step", [(1440, MIN), (1439, HOUR)])
+def test_last_24_hours_is_1440_minutes(gr, recent, max_points, step):
+    """-24h to now: from the minute after the one -24h falls in to the one now falls in, 1,440
+    of them, as Graphite lays them out (Grafana's last 24 hours at 1,440 points is by minute)."""
     name, _ = recent
     before = int(time.time())
     points = one(render(gr, {"target": name + ".count", "from": "-24h", "until": "now",
                              "maxDataPoints": max_points}))
     after = int(time.time())
-    grids = [list(range(now - 86400 - (now - 86400) % step, now + 1, step))
+    grids = [list(range(now - 86400 - (now - 86400) % step + step, now + 1, step))
              for now in range(before, after + 1)]
     assert [t for t, _ in points] in grids, (len(points), points[0], points[-1])
     assert [v for _, v in nonnull(points)] == [7, 3]
@@ -529,8 +537,9 @@ def fns(gr):
 
 
 def fn_render(gr, p, target):
-    """The six minutes from 12:00 (until inside the last one)."""
-    return render(gr, {"target": target.replace("P.", p + "."), "from": T12, "until": T12 + 330})
+    """The six minutes from 12:00 (from a second before, so 12:00 is the first point; until
+    inside the last one)."""
+    return render(gr, {"target": target.replace("P.", p + "."), "from": T12 - 1, "until": T12 + 330})
 
 
 def pct(xs, totals):
@@ -614,7 +623,7 @@ def weekly(gr):
 
 
 def weekly_window(target, max_points):
-    return {"target": target, "from": W0, "until": W0 + WEEKS * WEEK - 1,
+    return {"target": target, "from": W0 - 1, "until": W0 + WEEKS * WEEK - 1,
             "maxDataPoints": max_points}
 
 
@@ -770,7 +779,7 @@ def test_rows_of_every_database_are_read_once_and_a_stopped_one_is_left_out(gr):
              **stats(7, 4, 4, 4, 4, 4, 4, 4)}
     db1.insert([both])
     db2.insert([both, only2])
-    params = {"target": name + ".{count,max}", "from": t, "until": t + 90}
+    params = {"target": name + ".{count,max}", "from": t - 1, "until": t + 90}
     assert render(gr, params) == [(name + ".count", [(t, 5), (t + 60, 7)]),
                                   (name + ".max", [(t, 3), (t + 60, 4)])]
     hourly = dict(params, **{"until": t + 3599, "maxDataPoints": 10})
