@@ -30,34 +30,12 @@
 #define RENDER_POINTS_MAX 8000000
 #define DEFAULT_MAX_POINTS 10000
 
-/* The segments of a path: split at dots outside {...} and [...] (a pattern's alternatives and
- * classes may hold dots); for names, brackets are plain characters (split_name). */
+/* The segments of a name or a pattern, split at every dot: a valid pattern has none inside its
+ * {...} or [...] (graphite_pattern_check). */
 typedef struct Seg {
 	const char *p;
 	size_t len;
 } Seg;
-
-static size_t split_pattern(const char *s, size_t len, Seg *segs, size_t max)
-{
-	size_t n = 0, start = 0;
-	int depth = 0;
-	for (size_t i = 0; i <= len; i++) {
-		char c = i < len ? s[i] : '.';
-		if (c == '{' || c == '[')
-			depth++;
-		else if ((c == '}' || c == ']') && depth > 0)
-			depth--;
-		else if (c == '.' && (depth == 0 || i == len)) {
-			if (n == max)
-				return max + 1;
-			segs[n].p = s + start;
-			segs[n].len = i - start;
-			n++;
-			start = i + 1;
-		}
-	}
-	return n;
-}
 
 static size_t split_name(const char *s, size_t len, Seg *segs, size_t max)
 {
@@ -184,7 +162,7 @@ static void find_done(void *arg, struct evhttp_request *req, int64_t start_us, c
 		return;
 	}
 	Seg pat[MAX_SEGMENTS], seg[MAX_SEGMENTS];
-	size_t k = split_pattern(fc->pattern, fc->len, pat, MAX_SEGMENTS);
+	size_t k = split_name(fc->pattern, fc->len, pat, MAX_SEGMENTS);
 	NodeSet ns = {0};
 	unsigned leaf_stats = stats_matching(&pat[k - 1]);
 	for (size_t i = 0; i < names->n; i++) {
@@ -244,7 +222,7 @@ void api_graphite_find(Web *w, struct evhttp_request *req, int64_t start_us)
 	const char *query = param(&q, FK_QUERY), *format = param(&q, FK_FORMAT);
 	char err[200] = "";
 	Seg pat[MAX_SEGMENTS];
-	size_t k = query ? split_pattern(query, q.len[FK_QUERY], pat, MAX_SEGMENTS) : 0;
+	size_t k = query ? split_name(query, q.len[FK_QUERY], pat, MAX_SEGMENTS) : 0;
 	Buf re = {0};
 	const char *bad = NULL, *field = "query";
 	if (!query)
@@ -327,7 +305,7 @@ static bool render_series(void *arg, RollSeries *s, size_t index, Buf *out, size
 	size_t m = split_name(s->name.p, len, seg, MAX_SEGMENTS);
 	unsigned mask = 0;
 	for (size_t i = 0; i < rc->npatterns && m <= MAX_SEGMENTS; i++) {
-		size_t k = split_pattern(rc->patterns[i], strlen(rc->patterns[i]), pat, MAX_SEGMENTS);
+		size_t k = split_name(rc->patterns[i], strlen(rc->patterns[i]), pat, MAX_SEGMENTS);
 		if (k == m + 1 && prefix_matches(pat, seg, m))
 			mask |= stats_matching(&pat[m]);
 	}
@@ -386,7 +364,7 @@ static bool render_fetch(void *arg, const char *pattern, GraphiteList *into, cha
 	(void)err;
 	(void)errlen;
 	Seg pat[MAX_SEGMENTS], seg[MAX_SEGMENTS];
-	size_t k = split_pattern(pattern, strlen(pattern), pat, MAX_SEGMENTS);
+	size_t k = split_name(pattern, strlen(pattern), pat, MAX_SEGMENTS);
 	if (k < 2 || k > MAX_SEGMENTS)
 		return true;
 	unsigned stats = stats_matching(&pat[k - 1]);
@@ -498,7 +476,7 @@ void api_graphite_render(Web *w, struct evhttp_request *req, int64_t start_us)
 			for (size_t k = 0; k < rc->npatterns && !seen; k++)
 				seen = strcmp(rc->patterns[k], paths[j]) == 0;
 			Seg pat[MAX_SEGMENTS];
-			size_t k = split_pattern(paths[j], strlen(paths[j]), pat, MAX_SEGMENTS);
+			size_t k = split_name(paths[j], strlen(paths[j]), pat, MAX_SEGMENTS);
 			if (seen || k < 2 || k > MAX_SEGMENTS)
 				continue; /* a path of one segment names no statistic: no series */
 			Buf one = {0};

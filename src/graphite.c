@@ -1930,7 +1930,8 @@ static bool fn_aggregate(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
 	return true;
 }
 
-static bool fn_scale(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
+/* scale and offset: every point times f, or plus f. */
+static bool linear(const GraphiteExpr *call, Ev *ev, GraphiteList *out, bool times)
 {
 	GraphiteList in = {0};
 	if (!arg_series(call, 0, ev, &in))
@@ -1939,27 +1940,21 @@ static bool fn_scale(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
 	for (size_t i = 0; i < in.n; i++) {
 		GraphiteSeries *s = &in.s[i];
 		for (size_t k = 0; k < s->n; k++)
-			s->v[k] *= f;
-		set_name(s, gprintf("scale(%s,%g)", s->name, f), true);
+			s->v[k] = times ? s->v[k] * f : s->v[k] + f;
+		set_name(s, gprintf("%s(%s,%g)", times ? "scale" : "offset", s->name, f), true);
 	}
 	list_move(out, &in);
 	return true;
 }
 
+static bool fn_scale(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
+{
+	return linear(call, ev, out, true);
+}
+
 static bool fn_offset(const GraphiteExpr *call, Ev *ev, GraphiteList *out)
 {
-	GraphiteList in = {0};
-	if (!arg_series(call, 0, ev, &in))
-		return false;
-	double f = call->args[1]->num;
-	for (size_t i = 0; i < in.n; i++) {
-		GraphiteSeries *s = &in.s[i];
-		for (size_t k = 0; k < s->n; k++)
-			s->v[k] += f;
-		set_name(s, gprintf("offset(%s,%g)", s->name, f), true);
-	}
-	list_move(out, &in);
-	return true;
+	return linear(call, ev, out, false);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
