@@ -26,8 +26,9 @@
 #define FIND_NAMES_MAX 100000
 #define MAX_SEGMENTS 64
 /* A render holds at most this many points (8 bytes each) across its series before the
- * functions run: 100 names x 8 statistics x 1,440 minutes is 1.2 million. */
-#define RENDER_POINTS_MAX 8000000
+ * functions run, and answers at most as many (about 20 bytes each in JSON): 100 names x 8
+ * statistics x 1,440 minutes is 1.2 million. */
+#define RENDER_POINTS_MAX 2000000
 #define DEFAULT_MAX_POINTS 10000
 
 /* The segments of a name or a pattern, split at every dot: a valid pattern has none inside its
@@ -411,8 +412,18 @@ static const char *render_close(void *arg, Buf *out, int answered, int ndbs)
 			return rc->err;
 		}
 	}
-	for (size_t i = 0; i < all.n; i++)
+	size_t points = 0;
+	for (size_t i = 0; i < all.n; i++) {
 		graphite_consolidate(&all.s[i], rc->max_points);
+		points += all.s[i].n;
+	}
+	if (points > RENDER_POINTS_MAX) { /* functions can make more series than they read */
+		graphite_list_free(&all);
+		snprintf(rc->err, sizeof(rc->err),
+			 "the answer would hold more than %d points; use fewer targets or a lower maxDataPoints",
+			 RENDER_POINTS_MAX);
+		return rc->err;
+	}
 	graphite_write_json(&all, out);
 	graphite_list_free(&all);
 	return NULL;

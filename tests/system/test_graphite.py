@@ -674,6 +674,22 @@ def test_bad_render_parameter_is_400_naming_it(gr, params, field, method):
     assert_json_error(r, 400, field=field)
 
 
+def test_a_render_past_its_point_bound_is_400_and_m2pg_stays_small(gr, rolled):
+    """Every statistic of a name hourly since 1970 is 8 x 500,000 points: more than a render
+    holds (2 million). Refused with a 400 saying why, before the memory is taken; and
+    functions that multiply series are bounded the same way."""
+    big = {"target": rolled + ".*", "from": "19700101", "maxDataPoints": 1000000}
+    body = assert_json_error(call(gr, "/render", big), 400)
+    assert "more than 2000000 points" in body["error"], body
+    many = {"target": ["scale(%s.count,%d)" % (rolled, i) for i in range(8)], "from": "19700101",
+            "maxDataPoints": 1000000}
+    body = assert_json_error(call(gr, "/render", many), 400)
+    assert "more than 2000000 points" in body["error"], body
+    rss_kb = int(open("/proc/%d/status" % gr.proc.pid).read().split("VmHWM:")[1].split()[0])
+    assert rss_kb < 200 * 1024, rss_kb
+    gr.assert_alive()
+
+
 def test_unknown_function_is_400_naming_the_supported_ones(gr):
     body = assert_json_error(call(gr, "/render", {"target": "foo(gx.y.count)", "from": "-1h"}), 400)
     msg = body["error"]
