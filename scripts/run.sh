@@ -29,6 +29,7 @@ cat <<EOT
 m2pg on http://$HOST:$PORT — try:
   curl -i -X POST http://$HOST:$PORT/metrics -d '{"bucket": "$(date -u +%Y-%m-%dT%H:%M:00Z)", "name": "hello.world", "count": 1, "mean": 2.5}'
   curl -s 'http://$HOST:$PORT/metrics?name=hello&resolution=minute'
+  open http://$HOST:$PORT/ for charts (Graphite's API for Grafana is at the same address)
 Ctrl-C stops everything.
 EOT
 ./m2pg web &
