@@ -145,12 +145,12 @@ static void node_add(NodeSet *ns, const char *a, size_t alen, const char *b, siz
 	nd->branch = !leaf;
 }
 
-static const char *sort_arena;
-
-static int node_cmp(const void *x, const void *y)
+/* ctx: the arena the paths are in (qsort_r: workers sort at once). */
+static int node_cmp(const void *x, const void *y, void *ctx)
 {
+	const char *arena = ctx;
 	const Node *a = x, *b = y;
-	int c = memcmp(sort_arena + a->off, sort_arena + b->off, a->len < b->len ? a->len : b->len);
+	int c = memcmp(arena + a->off, arena + b->off, a->len < b->len ? a->len : b->len);
 	return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
@@ -179,16 +179,15 @@ static void find_done(void *arg, struct evhttp_request *req, int64_t start_us, c
 		if (m >= k && graphite_glob_match(pat[k - 1].p, pat[k - 1].len, seg[k - 1].p, seg[k - 1].len))
 			node_add(&ns, name, (size_t)(seg[k - 1].p + seg[k - 1].len - name), NULL, 0, false);
 	}
-	sort_arena = ns.arena.p;
 	if (ns.n > 1)
-		qsort(ns.v, ns.n, sizeof(Node), node_cmp);
+		qsort_r(ns.v, ns.n, sizeof(Node), node_cmp, ns.arena.p);
 	Buf b = {0};
 	buf_addc(&b, '[');
 	size_t out = 0;
 	for (size_t i = 0; i < ns.n;) {
 		Node nd = ns.v[i];
 		size_t j = i + 1;
-		for (; j < ns.n && node_cmp(&ns.v[j], &nd) == 0; j++) { /* a leaf and a branch at once */
+		for (; j < ns.n && node_cmp(&ns.v[j], &nd, ns.arena.p) == 0; j++) { /* a leaf and a branch at once */
 			nd.leaf |= ns.v[j].leaf;
 			nd.branch |= ns.v[j].branch;
 		}
