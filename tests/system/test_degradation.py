@@ -228,6 +228,10 @@ def test_stats_in_prometheus_text(service):
     name = unique_name("stats")
     assert_created(service.post([metric(name, bucket=T + i, count=1) for i in range(3)]), n=3)
     service.get_metrics(name="^%s$" % name, **{"from": T, "to": T + 10})
+    # A 201 waits for the first database only: the other's insert counter comes when it commits.
+    wait_until(lambda: all('m2pg_rows_inserted_total{db="%d"}' % i in
+                           service.request("GET", "/stats").body.decode() for i in (1, 2)), 10,
+               message="both databases to commit the batch")
     r = service.request("GET", "/stats")
     assert r.status == 200
     assert r.header("Content-Type").startswith("text/plain")
