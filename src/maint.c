@@ -11,9 +11,9 @@
  * Windows are ranges of buckets, or ranges of the time rows were written: m2pg's ids are
  * UUIDv7, whose first 48 bits are the Unix milliseconds of the write, and PostgreSQL orders
  * uuids bytewise, so `id >= v7(t0) AND id < v7(t1)` (the rest of the bits zero) is a range
- * scan of each partition's unique index on (id, bucket) holding exactly the ids made in [t0, t1). That finds a late
- * metric (an old bucket written now) whose hint was lost, which a look back by bucket never
- * reaches. Ids a client chose that are not v7 land anywhere in that order: only a range of
+ * scan of each partition's unique index on (id, bucket) holding exactly the ids made in
+ * [t0, t1). That finds a late metric (an old bucket written now) whose hint was lost, which a
+ * look back by bucket never reaches. Ids a client chose that are not v7 land anywhere in that order: only a range of
  * buckets (`m2pg repair --from --to`) covers them.
  *
  * gc makes the partitions of metrics for the days ahead, drops the partitions whose every
@@ -213,8 +213,8 @@ static const RepairKey BY_BUCKET = {
 	2, WINDOW_US, format_bucket,
 };
 
-/* Without RETENTION the digest is an index-only scan of the unique indexes on (id, bucket). With it, the
- * cutoff keeps a row gc deleted (an old bucket) from coming back from a database gc has not
+/* Without RETENTION the digest is an index-only scan of the unique indexes on (id, bucket).
+ * With it, the cutoff keeps a row gc deleted (an old bucket) from coming back from a database gc has not
  * reached yet. */
 static const RepairKey BY_WRITTEN = {
 	"written",
