@@ -91,6 +91,8 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"READ_MAX_ROWS", 1000000, 1, 100000000, &c->read_max_rows},
 		{"READ_AGGREGATE", 1, 0, 1, &c->read_aggregate},
 		{"MAINT_TIMEOUT_MS", 60000, 1, 3600000, &c->maint_timeout_ms},
+		{"PARTITION_DAYS", 1, 1, 366, &c->partition_days},
+		{"PARTITION_AHEAD", 3, 1, 366, &c->partition_ahead},
 		{"MAX_CLIENTS", 0, 1, 1000000, &c->max_clients}, /* unset: from the fd limit */
 		{"REQUEST_TIMEOUT_MS", 10000, 100, 600000, &c->request_timeout_ms},
 		/* At least two whole bodies of the largest size (8 MiB), at most 1 GiB. */

@@ -29,6 +29,8 @@ typedef struct Cfg {
 	int64_t gc_interval_us;
 	int64_t repair_lookback_us; /* each gc cycle repairs this much of the recent past */
 	int maint_timeout_ms;       /* one statement of gc or repair */
+	int partition_days;         /* width of a partition of metrics */
+	int partition_ahead;        /* days ahead of now that partitions are made for */
 	int max_clients;            /* client connections per worker; 0: derived from the fd limit */
 	int request_timeout_ms;     /* reading one request, from its first byte */
 	int body_memory_max;        /* bytes of requests being read, per worker */

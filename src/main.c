@@ -22,6 +22,7 @@
 #include "db.h"
 #include "hint.h"
 #include "maint.h"
+#include "partman.h"
 #include "web.h"
 
 #define SHUTDOWN_GRACE_MS 25000 /* Heroku sends SIGKILL 30 s after SIGTERM */
@@ -30,6 +31,7 @@ static const char USAGE[] =
 	"usage: m2pg [web]\n"
 	"       m2pg gc [--once]\n"
 	"       m2pg repair [--from TIME] [--to TIME] [--written-since DURATION]\n"
+	"       m2pg migrate\n"
 	"       m2pg --help | --version\n"
 	"\n"
 	"m2pg collects metric summaries over HTTP (POST /metrics) and serves them back rolled up\n"
@@ -37,13 +39,17 @@ static const char USAGE[] =
 	"\n"
 	"commands:\n"
 	"  web        serve the HTTP API on PORT (the default command)\n"
-	"  gc         delete rows older than RETENTION, repair the buckets of the last\n"
+	"  gc         make the partitions ahead, drop those older than RETENTION and delete\n"
+	"             the older rows of the others, repair the buckets of the last\n"
 	"             REPAIR_LOOKBACK and the rows written in it, sleep GC_INTERVAL, again\n"
 	"             (--once: one cycle)\n"
 	"  repair     copy to each database the rows it lacks: buckets from --from to --to\n"
 	"             (default: all time; TIME is Unix seconds or RFC 3339), or with\n"
 	"             --written-since alone the rows written in the last DURATION (like 90m,\n"
 	"             12h, 2d), whatever their buckets (ids m2pg made; not client ids)\n"
+	"  migrate    bring every database to m2pg's schema (convert a table that is not\n"
+	"             partitioned yet, in place) and make the partitions ahead; says what it\n"
+	"             did. The web process does the same at start when a database needs it\n"
 	"\n"
 	"environment:\n"
 	"  DATABASE_URLS       'url1|url2|...' PostgreSQL URLs (or DATABASE_URL for one)\n"
@@ -72,6 +78,8 @@ static const char USAGE[] =
 	"  GC_INTERVAL         pause between gc cycles (10m)\n"
 	"  REPAIR_LOOKBACK     what each gc cycle repairs (2h; 0s: no repair)\n"
 	"  MAINT_TIMEOUT_MS    deadline of one gc or repair statement (60000)\n"
+	"  PARTITION_DAYS      days of buckets per partition of metrics (1)\n"
+	"  PARTITION_AHEAD     days ahead of now that partitions are made for (3)\n"
 	"  MAX_CLIENTS         client connections per worker; accepting pauses at it (the open-file\n"
 	"                      limit shared by the workers, less what the databases need)\n"
 	"  REQUEST_TIMEOUT_MS  a request not received whole this long after its first byte is\n"
@@ -85,6 +93,7 @@ typedef struct Worker {
 	struct event_base *base;
 	Db *dbs[CFG_MAX_DATABASES];
 	Hints *hints[CFG_MAX_DATABASES];
+	Partman *partman[CFG_MAX_DATABASES]; /* the first worker's only: one per process is enough */
 	Web *web;
 	int stop_fd; /* eventfd: the main thread asks for a graceful stop */
 	struct event *stop_ev;
@@ -110,6 +119,8 @@ static bool worker_init(Worker *w, int index, const char *host)
 		w->dbs[i] = db_new(w->base, i + 1, cfg->database_urls[i]);
 		w->hints[i] = hints_new(w->base, w->dbs[i], cfg->database_urls[i], index);
 		hints_load(w->hints[i]);
+		if (index == 1)
+			w->partman[i] = partman_new(w->base, w->dbs[i]);
 	}
 	w->web = web_new(w->base, w->dbs, w->hints, cfg->ndatabases);
 	if (!web_listen(w->web, host, cfg->port))
@@ -145,6 +156,7 @@ static void *worker_run(void *arg)
 	for (int i = 0; i < cfg->ndatabases; i++) {
 		hints_spool(w->hints[i]);
 		hints_free(w->hints[i]);
+		partman_free(w->partman[i]);
 		db_free(w->dbs[i]);
 	}
 	event_free(w->stop_ev);
@@ -232,7 +244,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	bool web = strcmp(cmd, "web") == 0;
-	if (!web && strcmp(cmd, "gc") != 0 && strcmp(cmd, "repair") != 0) {
+	if (!web && strcmp(cmd, "gc") != 0 && strcmp(cmd, "repair") != 0 && strcmp(cmd, "migrate") != 0) {
 		fprintf(stderr, "m2pg: unknown command '%s'\n%s", cmd, USAGE);
 		return 2;
 	}
@@ -249,9 +261,10 @@ int main(int argc, char **argv)
 	}
 	cfg = &config;
 	log_level = config.log_level;
-	int status = web ? run_web()
-			 : strcmp(cmd, "gc") == 0 ? maint_gc(argc - 2, argv + 2)
-						  : maint_repair(argc - 2, argv + 2);
+	int status = web			       ? run_web()
+		     : strcmp(cmd, "gc") == 0	       ? maint_gc(argc - 2, argv + 2)
+		     : strcmp(cmd, "migrate") == 0 ? maint_migrate(argc - 2, argv + 2)
+						       : maint_repair(argc - 2, argv + 2);
 	cfg_free(&config);
 	return status;
 }

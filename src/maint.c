@@ -11,13 +11,16 @@
  * Windows are ranges of buckets, or ranges of the time rows were written: m2pg's ids are
  * UUIDv7, whose first 48 bits are the Unix milliseconds of the write, and PostgreSQL orders
  * uuids bytewise, so `id >= v7(t0) AND id < v7(t1)` (the rest of the bits zero) is a range
- * scan of the unique index on id holding exactly the ids made in [t0, t1). That finds a late
- * metric (an old bucket written now) whose hint was lost, which a look back by bucket never
- * reaches. Ids a client chose that are not v7 land anywhere in that order: only a range of
+ * scan of each partition's unique index on (id, bucket) holding exactly the ids made in
+ * [t0, t1). That finds a late metric (an old bucket written now) whose hint was lost, which a
+ * look back by bucket never reaches. Ids a client chose that are not v7 land anywhere in that order: only a range of
  * buckets (`m2pg repair --from --to`) covers them.
  *
- * gc deletes rows older than RETENTION in batches of GC_BATCH (short transactions, no long
- * locks), then repairs the buckets of the last REPAIR_LOOKBACK and the rows written in it,
+ * gc makes the partitions of metrics for the days ahead, drops the partitions whose every
+ * bucket is older than RETENTION (a DROP costs the same whatever it holds, and leaves no dead
+ * rows to vacuum), deletes the older rows of the others (the one holding the cutoff, the
+ * default partition, a legacy one) in batches of GC_BATCH (short transactions, no long locks),
+ * then repairs the buckets of the last REPAIR_LOOKBACK and the rows written in it,
  * then sleeps GC_INTERVAL. A database that is down or hung is skipped and tried again next
  * cycle. */
 #include "maint.h"
@@ -40,6 +43,9 @@
 #define GC_BATCH 10000
 #define COPY_CHUNK 5000
 #define SPLIT 16
+/* A conversion reads the whole table once (and a table of the original m2pg is rewritten to
+ * its new types): an operator runs `m2pg migrate` for it and waits. */
+#define MIGRATE_TIMEOUT_MS (24 * 3600 * 1000)
 
 static volatile sig_atomic_t stopping;
 
@@ -70,7 +76,7 @@ static void maint_connect(Maint *m)
 			continue;
 		char err[300], label[128];
 		cfg_db_label(cfg->database_urls[i], label, sizeof(label));
-		m->conn[i] = pgs_connect(cfg->database_urls[i], cfg->connect_timeout_ms, err, sizeof(err));
+		m->conn[i] = pgs_connect(cfg->database_urls[i], cfg->connect_timeout_ms, true, err, sizeof(err));
 		if (!m->conn[i])
 			log_warn("at=maint-skip db=%d host=%s error=\"%s\"", i + 1, label, err);
 	}
@@ -207,8 +213,8 @@ static const RepairKey BY_BUCKET = {
 	2, WINDOW_US, format_bucket,
 };
 
-/* Without RETENTION the digest is an index-only scan of the unique index on id. With it, the
- * cutoff keeps a row gc deleted (an old bucket) from coming back from a database gc has not
+/* Without RETENTION the digest is an index-only scan of the unique indexes on (id, bucket).
+ * With it, the cutoff keeps a row gc deleted (an old bucket) from coming back from a database gc has not
  * reached yet. */
 static const RepairKey BY_WRITTEN = {
 	"written",
@@ -418,20 +424,38 @@ int maint_repair(int argc, char **argv)
 
 /* ---------- gc ---------- */
 
-static void gc_database(Maint *m, int i, int64_t cutoff)
+/* Makes the partitions from now to PARTITION_AHEAD days ahead that are missing. */
+static void make_partitions(Maint *m, int i, const char *step)
 {
-	char cut[40];
-	tm_format_pg(cutoff, cut);
+	char ahead[16], days[16];
+	snprintf(ahead, sizeof(ahead), "%d", cfg->partition_ahead);
+	snprintf(days, sizeof(days), "%d", cfg->partition_days);
+	const char *params[] = {ahead, days};
+	PGresult *r = run(m, i, step, SCHEMA_PARTITIONS_MAKE_SQL, 2, params, NULL, NULL, false);
+	if (!r)
+		return;
+	for (int k = 0; k < PQntuples(r); k++)
+		log_info("at=partition-created db=%d partition=%s moved=%s", i + 1, PQgetvalue(r, k, 0),
+			 PQgetvalue(r, k, 1));
+	PQclear(r);
+}
+
+/* Deletes the rows of one partition older than the cutoff. ctids are per partition, hence a
+ * partition at a time and never through metrics. */
+static uint64_t gc_delete(Maint *m, int i, const char *table, const char *cut)
+{
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%d", GC_BATCH);
 	const char *params[] = {cut, batch};
+	char *sql = NULL;
 	uint64_t total = 0;
-	int64_t start = now_mono_us();
+	char *quoted = PQescapeIdentifier(m->conn[i], table, strlen(table));
+	if (!quoted || asprintf(&sql, "DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE bucket < $1 LIMIT $2))",
+				quoted, quoted) < 0)
+		fatal("at=oom");
+	PQfreemem(quoted);
 	while (!stopping && m->conn[i]) {
-		PGresult *r = run(m, i, "gc-delete",
-				  "DELETE FROM metrics WHERE ctid = ANY (ARRAY("
-				  "SELECT ctid FROM metrics WHERE bucket < $1 LIMIT $2))",
-				  2, params, NULL, NULL, false);
+		PGresult *r = run(m, i, "gc-delete", sql, 2, params, NULL, NULL, false);
 		if (!r)
 			break;
 		uint64_t n = strtoull(PQcmdTuples(r), NULL, 10);
@@ -440,8 +464,51 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 		if (n < GC_BATCH)
 			break;
 	}
-	log_info("at=gc db=%d cutoff=%s deleted=%llu measure#m2pg.gc.ms=%lld", i + 1, cut,
-		 (unsigned long long)total, (long long)((now_mono_us() - start) / 1000));
+	free(sql);
+	return total;
+}
+
+/* Drops a partition whose every bucket is older than the cutoff. A DROP waits for the
+ * statements using metrics and holds back the ones that come after it: lock_timeout bounds
+ * that wait, and a partition not dropped now is dropped by the next cycle. */
+static bool gc_drop(Maint *m, int i, const char *table, const char *est_rows)
+{
+	char *sql = NULL;
+	char *quoted = PQescapeIdentifier(m->conn[i], table, strlen(table));
+	if (!quoted || asprintf(&sql, "SET LOCAL lock_timeout = '5s'; DROP TABLE %s", quoted) < 0)
+		fatal("at=oom");
+	PQfreemem(quoted);
+	PGresult *r = run(m, i, "gc-drop-partition", sql, 0, NULL, NULL, NULL, false);
+	free(sql);
+	if (!r)
+		return false;
+	PQclear(r);
+	log_info("at=gc-drop-partition db=%d partition=%s est_rows=%s", i + 1, table, est_rows);
+	return true;
+}
+
+static void gc_database(Maint *m, int i, int64_t cutoff)
+{
+	char cut[40];
+	tm_format_pg(cutoff, cut);
+	const char *params[] = {cut};
+	uint64_t total = 0;
+	int dropped = 0;
+	int64_t start = now_mono_us();
+	PGresult *parts = run(m, i, "gc-partitions", SCHEMA_PARTITIONS_OLD_SQL, 1, params, NULL, NULL, false);
+	for (int k = 0; parts && k < PQntuples(parts) && !stopping && m->conn[i]; k++) {
+		const char *table = PQgetvalue(parts, k, 0);
+		bool is_default = PQgetvalue(parts, k, 1)[0] == 't';
+		bool expired = !is_default && PQgetvalue(parts, k, 3)[0] == 't';
+		if (expired && gc_drop(m, i, table, PQgetvalue(parts, k, 2)))
+			dropped++;
+		else if (!expired)
+			total += gc_delete(m, i, table, cut);
+	}
+	if (parts)
+		PQclear(parts);
+	log_info("at=gc db=%d cutoff=%s deleted=%llu dropped_partitions=%d measure#m2pg.gc.ms=%lld", i + 1, cut,
+		 (unsigned long long)total, dropped, (long long)((now_mono_us() - start) / 1000));
 }
 
 /* Puts back into the catalogue the names that have rows but no entry (an edit behind m2pg's
@@ -463,9 +530,12 @@ static void gc_cycle(void)
 	Maint m = {0};
 	maint_connect(&m);
 	int64_t now = now_wall_us();
-	for (int i = 0; i < cfg->ndatabases && !stopping; i++)
+	for (int i = 0; i < cfg->ndatabases && !stopping; i++) {
+		if (m.conn[i])
+			make_partitions(&m, i, "gc-partitions-ahead");
 		if (m.conn[i])
 			gc_fill_names(&m, i);
+	}
 	if (cfg->retention_us)
 		for (int i = 0; i < cfg->ndatabases && !stopping; i++)
 			if (m.conn[i])
@@ -503,4 +573,52 @@ int maint_gc(int argc, char **argv)
 	}
 	log_info("at=exit status=0");
 	return 0;
+}
+
+/* ---------- migrate ---------- */
+
+int maint_migrate(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 0) {
+		fprintf(stderr, "m2pg migrate: usage: m2pg migrate\n");
+		return 2;
+	}
+	Maint m = {0};
+	int failed = 0;
+	for (int i = 0; i < cfg->ndatabases; i++) {
+		char err[300], label[128], msg[512];
+		cfg_db_label(cfg->database_urls[i], label, sizeof(label));
+		m.conn[i] = pgs_connect(cfg->database_urls[i], cfg->connect_timeout_ms, false, err, sizeof(err));
+		if (!m.conn[i]) {
+			log_error("at=migrate-skip db=%d host=%s error=\"%s\"", i + 1, label, err);
+			failed++;
+			continue;
+		}
+		int64_t start = now_mono_us();
+		PGresult *r = pgs_exec(&m.conn[i], "SET statement_timeout = 0", 0, NULL, NULL, NULL, false,
+				       cfg->maint_timeout_ms, err, sizeof(err));
+		if (r) {
+			PQclear(r);
+			r = pgs_exec(&m.conn[i], SCHEMA_MIGRATE_SQL, 0, NULL, NULL, NULL, false, MIGRATE_TIMEOUT_MS, err,
+				     sizeof(err));
+		}
+		if (!r || PQntuples(r) != 1) {
+			log_error("at=migrate-error db=%d host=%s error=\"%s\"", i + 1, label, r ? "no report" : err);
+			if (r)
+				PQclear(r);
+			failed++;
+			continue;
+		}
+		const char *did = PQgetvalue(r, 0, 0);
+		log_info("at=migrate db=%d host=%s did=\"%s\" measure#m2pg.migrate.ms=%lld", i + 1, label,
+			 log_quote(msg, sizeof(msg), *did ? did : "nothing: already partitioned"),
+			 (long long)((now_mono_us() - start) / 1000));
+		PQclear(r);
+		make_partitions(&m, i, "migrate-partitions");
+		if (!m.conn[i])
+			failed++;
+	}
+	maint_close(&m);
+	return failed ? 1 : 0;
 }

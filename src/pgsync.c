@@ -104,7 +104,7 @@ broken:
 	return NULL;
 }
 
-PGconn *pgs_connect(const char *url, int timeout_ms, char *err, size_t errlen)
+PGconn *pgs_connect(const char *url, int timeout_ms, bool schema, char *err, size_t errlen)
 {
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *vals[] = {url, "m2pg-maintenance", NULL};
@@ -137,8 +137,8 @@ PGconn *pgs_connect(const char *url, int timeout_ms, char *err, size_t errlen)
 	PGresult *r = pgs_exec(&c, setup, 0, NULL, NULL, NULL, false, timeout_ms, err, errlen);
 	if (r)
 		PQclear(r);
-	if (!c)
-		return NULL;
+	if (!c || !schema)
+		return c;
 	r = pgs_exec(&c, SCHEMA_SETUP_SQL, 0, NULL, NULL, NULL, false, 60000, err, errlen);
 	if (!r) {
 		if (c)

@@ -8,8 +8,8 @@
 
 #include "common.h"
 
-/* Connects and brings the database to m2pg's schema; NULL (with err) on failure. */
-PGconn *pgs_connect(const char *url, int timeout_ms, char *err, size_t errlen);
+/* Connects and, with schema, brings the database to m2pg's schema; NULL (with err) on failure. */
+PGconn *pgs_connect(const char *url, int timeout_ms, bool schema, char *err, size_t errlen);
 /* Runs one statement (binary results when binary); NULL (with err) on error or timeout, after
  * which the connection is closed and *conn set to NULL. formats may be NULL (all text). */
 PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *const *values,

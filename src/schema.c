@@ -6,6 +6,9 @@
 
 #include "pgarr.h"
 
+/* The columns of metrics, in the order every statement here writes them. */
+#define METRICS_COLUMNS "id, bucket, name, count, mean, median, min, max, perc95, perc99, last, source"
+
 /* One statement per batch: the rows, plus the names this process has not yet seen in the
  * database's catalogue ($12, usually empty), in one transaction so the catalogue never lacks a
  * name that has rows. Parameters are binary arrays.
@@ -22,10 +25,10 @@
 	"UNION ALL (SELECT DISTINCT n COLLATE \"C\" FROM unnest($3::text[]) n " \
 	"WHERE (SELECT gen FROM g) <> $14::int8 ORDER BY 1) " \
 	"ON CONFLICT DO NOTHING), " \
-	"ins AS (INSERT INTO metrics (id, bucket, name, count, mean, median, min, max, perc95, perc99, last, source) " \
+	"ins AS (INSERT INTO metrics (" METRICS_COLUMNS ") " \
 	"SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[], " \
 	"$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::text[]) " \
-	"ON CONFLICT (id) DO NOTHING"
+	"ON CONFLICT (id, bucket) DO NOTHING"
 
 const char SCHEMA_INSERT_SQL[] = INSERT_SQL_HEAD ") SELECT gen FROM g";
 
@@ -45,87 +48,219 @@ const char SCHEMA_COPY_SQL[] = INSERT_SQL_HEAD " RETURNING 1) SELECT (SELECT gen
 
 const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 
-/* Brings a database to m2pg's schema, idempotently, under an advisory lock so that several
- * processes can start at once. A table made by the original m2pg (bucket int, numeric values,
- * a plain index on id) is converted in place and keeps its rows. */
-const char SCHEMA_SETUP_SQL[] =
-	"SET client_min_messages = warning;"
-	"BEGIN;"
-	"SELECT pg_advisory_xact_lock(7235188473);"
-	"CREATE TABLE IF NOT EXISTS metrics ("
-	" id uuid NOT NULL, bucket timestamptz NOT NULL, name text NOT NULL,"
-	" count double precision, mean double precision, median double precision,"
-	" min double precision, max double precision, perc95 double precision,"
-	" perc99 double precision, last double precision);"
-	/* Nullable and without a default: adding it rewrites nothing, and rows written before
-	 * sources existed are unassigned. */
-	"ALTER TABLE metrics ADD COLUMN IF NOT EXISTS source text;"
-	"DO $m2pg$ DECLARE col text; t text; BEGIN"
-	"  SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
-	"   WHERE attrelid = 'metrics'::regclass AND attname = 'bucket';"
-	"  IF t IN ('integer', 'bigint', 'numeric', 'double precision') THEN"
-	"   ALTER TABLE metrics ALTER COLUMN bucket TYPE timestamptz USING to_timestamp(bucket);"
-	"  END IF;"
-	"  FOREACH col IN ARRAY ARRAY['count','mean','median','min','max','perc95','perc99','last'] LOOP"
-	"   SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute"
-	"    WHERE attrelid = 'metrics'::regclass AND attname = col;"
-	"   IF t <> 'double precision' THEN"
-	"    EXECUTE format('ALTER TABLE metrics ALTER COLUMN %I TYPE double precision', col);"
-	"   END IF;"
-	"  END LOOP;"
-	"  IF to_regclass('metrics_id_key') IS NULL THEN"
-	"   DELETE FROM metrics a USING metrics b WHERE a.id = b.id AND a.ctid < b.ctid;"
-	"   CREATE UNIQUE INDEX metrics_id_key ON metrics (id);"
-	"   DROP INDEX IF EXISTS metrics_by_id;"
-	"  END IF;"
-	"  IF to_regclass('metric_names') IS NULL THEN"
-	"   CREATE TABLE metric_names (name text PRIMARY KEY);"
-	"   INSERT INTO metric_names SELECT DISTINCT name FROM metrics;"
-	"  END IF;"
-	/* A trigram index lets the name regex skip most of the catalogue, even in a prepared
-	 * statement's generic plan. pg_trgm ships with PostgreSQL and is trusted since 13; where
-	 * it cannot be had, names are scanned. */
-	"  IF to_regclass('metric_names_trgm') IS NULL THEN"
-	"   BEGIN"
-	"    CREATE EXTENSION IF NOT EXISTS pg_trgm;"
-	"    CREATE INDEX metric_names_trgm ON metric_names USING gin (name gin_trgm_ops);"
-	"   EXCEPTION WHEN OTHERS THEN"
-	"    RAISE NOTICE 'no trigram index on metric_names: %', SQLERRM;"
-	"   END;"
-	"  END IF;"
-	/* An edit of the catalogue behind m2pg's back: before it, wait for the inserts in flight
-	 * (they hold ROW EXCLUSIVE on metric_names), keep new ones out until it commits, and bump
-	 * the generation, so an insert either ran before the edit or sees the new generation; after
-	 * it, put back every name that still has rows. */
-	"  IF to_regclass('metric_names_gen') IS NULL THEN"
-	"   CREATE TABLE metric_names_gen (gen bigint NOT NULL);"
-	"   INSERT INTO metric_names_gen VALUES (0);"
-	"  END IF;"
-	"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'm2pg_names_edit_before'"
-	"                 AND tgrelid = 'metric_names'::regclass) THEN"
-	"   CREATE OR REPLACE FUNCTION m2pg_names_edit() RETURNS trigger LANGUAGE plpgsql AS $f$"
-	"   BEGIN"
-	"    IF TG_WHEN = 'BEFORE' THEN"
-	"     LOCK TABLE metric_names IN SHARE ROW EXCLUSIVE MODE;"
-	"     UPDATE metric_names_gen SET gen = gen + 1;"
-	"    ELSE"
-	"     " NAMES_FILL_SQL ";"
-	"    END IF;"
-	"    RETURN NULL;"
-	"   END $f$;"
-	"   CREATE TRIGGER m2pg_names_edit_before BEFORE DELETE OR UPDATE OR TRUNCATE ON metric_names"
-	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_names_edit();"
-	"   CREATE TRIGGER m2pg_names_edit_after AFTER DELETE OR UPDATE OR TRUNCATE ON metric_names"
-	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_names_edit();"
-	"  END IF;"
-	"  IF to_regclass('metrics_bucket_brin') IS NULL THEN"
-	"   CREATE INDEX metrics_bucket_brin ON metrics USING brin (bucket);"
-	"  END IF;"
-	"  IF to_regclass('metrics_by_name_bucket') IS NULL THEN"
-	"   CREATE INDEX metrics_by_name_bucket ON metrics (name, bucket);"
-	"  END IF;"
-	" END $m2pg$;"
-	"COMMIT;";
+/* Brings a database to m2pg's schema under an advisory lock, so that several processes can
+ * start at once. The check that comes first is all a database already migrated costs (two
+ * catalogue lookups), so every connection's setup runs it; the work is done once.
+ *
+ * metrics is partitioned by range of bucket, with a default partition for what arrives outside
+ * the partitions made ahead (m2pg_partitions_make, below). An unpartitioned table (m2pg's own
+ * before partitions, or the original m2pg's: bucket int, numeric values, a plain index on id)
+ * is converted in place: its types first (as before partitions: that rewrites, once), then it
+ * is renamed metrics_legacy and attached as the partition of every bucket before the next UTC
+ * midnight after its last row. A CHECK constraint proved by one scan lets SET NOT NULL and
+ * ATTACH skip theirs, and the parent's indexes adopt the ones it has (renamed out of the way),
+ * so no row is rewritten. An empty table is simply replaced.
+ *
+ * The unique key is (id, bucket): a partitioned table's unique keys must hold the partition
+ * key. Retries resend the same bucket, so a retried metric is still stored once. What it did
+ * is left in the setting m2pg.migrated for `m2pg migrate` to report. */
+#define MIGRATE_DO \
+	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
+	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
+	"     AND to_regprocedure('m2pg_partitions_make(timestamptz,timestamptz,integer)') IS NOT NULL THEN" \
+	"   RETURN;" \
+	"  END IF;" \
+	"  PERFORM pg_advisory_xact_lock(7235188473);" \
+	"  SELECT relkind::text INTO kind FROM pg_class WHERE oid = to_regclass('metrics');" \
+	"  IF kind = 'p' AND to_regprocedure('m2pg_partitions_make(timestamptz,timestamptz,integer)') IS NOT NULL THEN" \
+	"   RETURN;" \
+	"  END IF;" \
+	"  IF kind = 'r' THEN" \
+	/* Nullable and without a default: adding it rewrites nothing, and rows written before \
+	 * sources existed are unassigned. */ \
+	"   ALTER TABLE metrics ADD COLUMN IF NOT EXISTS source text;" \
+	"   SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute" \
+	"    WHERE attrelid = 'metrics'::regclass AND attname = 'bucket';" \
+	"   IF t IN ('integer', 'bigint', 'numeric', 'double precision') THEN" \
+	"    ALTER TABLE metrics ALTER COLUMN bucket TYPE timestamptz USING to_timestamp(bucket);" \
+	"   END IF;" \
+	"   FOREACH col IN ARRAY ARRAY['count','mean','median','min','max','perc95','perc99','last'] LOOP" \
+	"    SELECT format_type(atttypid, NULL) INTO t FROM pg_attribute" \
+	"     WHERE attrelid = 'metrics'::regclass AND attname = col;" \
+	"    IF t <> 'double precision' THEN" \
+	"     EXECUTE format('ALTER TABLE metrics ALTER COLUMN %I TYPE double precision', col);" \
+	"    END IF;" \
+	"   END LOOP;" \
+	"   IF to_regclass('metric_names') IS NULL THEN" \
+	"    CREATE TABLE metric_names (name text PRIMARY KEY);" \
+	"    INSERT INTO metric_names SELECT DISTINCT name FROM metrics WHERE name IS NOT NULL;" \
+	"   END IF;" \
+	"   IF NOT EXISTS (SELECT 1 FROM metrics) THEN" \
+	"    DROP TABLE metrics;" \
+	"    kind := NULL;" \
+	"    done := 'replaced the empty unpartitioned table';" \
+	"   ELSE" \
+	"    DELETE FROM metrics WHERE id IS NULL OR bucket IS NULL OR name IS NULL;" \
+	"    IF to_regclass('metrics_id_key') IS NULL THEN" \
+	"     DELETE FROM metrics a USING metrics b WHERE a.id = b.id AND a.ctid < b.ctid;" \
+	"    END IF;" \
+	"    CREATE UNIQUE INDEX metrics_legacy_id_bucket_key ON metrics (id, bucket);" \
+	"    DROP INDEX IF EXISTS metrics_id_key;" \
+	"    DROP INDEX IF EXISTS metrics_by_id;" \
+	"    IF to_regclass('metrics_by_name_bucket') IS NOT NULL THEN" \
+	"     ALTER INDEX metrics_by_name_bucket RENAME TO metrics_legacy_name_bucket;" \
+	"    END IF;" \
+	"    IF to_regclass('metrics_bucket_brin') IS NOT NULL THEN" \
+	"     ALTER INDEX metrics_bucket_brin RENAME TO metrics_legacy_bucket_brin;" \
+	"    END IF;" \
+	"    SELECT date_trunc('day', max(bucket), 'UTC') + interval '1 day' INTO upper FROM metrics;" \
+	"    ALTER TABLE metrics RENAME TO metrics_legacy;" \
+	"    EXECUTE format('ALTER TABLE metrics_legacy ADD CONSTRAINT metrics_legacy_range CHECK (id IS NOT NULL" \
+	"     AND bucket IS NOT NULL AND name IS NOT NULL AND bucket < %L)', upper);" \
+	"    ALTER TABLE metrics_legacy ALTER COLUMN id SET NOT NULL, ALTER COLUMN bucket SET NOT NULL," \
+	"     ALTER COLUMN name SET NOT NULL;" \
+	"   END IF;" \
+	"  END IF;" \
+	"  IF kind IS NULL OR kind = 'r' THEN" \
+	"   CREATE TABLE metrics (" \
+	"    id uuid NOT NULL, bucket timestamptz NOT NULL, name text NOT NULL," \
+	"    count double precision, mean double precision, median double precision," \
+	"    min double precision, max double precision, perc95 double precision," \
+	"    perc99 double precision, last double precision, source text) PARTITION BY RANGE (bucket);" \
+	"   CREATE UNIQUE INDEX metrics_id_bucket_key ON metrics (id, bucket);" \
+	"   CREATE INDEX metrics_by_name_bucket ON metrics (name, bucket);" \
+	"   CREATE INDEX metrics_bucket_brin ON metrics USING brin (bucket);" \
+	"   IF kind = 'r' THEN" \
+	"    EXECUTE format('ALTER TABLE metrics ATTACH PARTITION metrics_legacy FOR VALUES FROM (MINVALUE) TO (%L)', upper);" \
+	"    ALTER TABLE metrics_legacy DROP CONSTRAINT metrics_legacy_range;" \
+	"    SELECT greatest(reltuples, 0)::bigint INTO est FROM pg_class WHERE oid = 'metrics_legacy'::regclass;" \
+	"    done := format('converted the unpartitioned table in place: partition metrics_legacy holds every bucket" \
+	" before %s (about %s rows, none rewritten)', upper, est);" \
+	"   ELSIF done = '' THEN" \
+	"    done := 'created the partitioned table';" \
+	"   END IF;" \
+	"   CREATE TABLE metrics_default PARTITION OF metrics DEFAULT;" \
+	"  END IF;" \
+	"  IF to_regclass('metric_names') IS NULL THEN" \
+	"   CREATE TABLE metric_names (name text PRIMARY KEY);" \
+	"   INSERT INTO metric_names SELECT DISTINCT name FROM metrics;" \
+	"  END IF;" \
+	/* A trigram index lets the name regex skip most of the catalogue, even in a prepared \
+	 * statement's generic plan. pg_trgm ships with PostgreSQL and is trusted since 13; where \
+	 * it cannot be had, names are scanned. */ \
+	"  IF to_regclass('metric_names_trgm') IS NULL THEN" \
+	"   BEGIN" \
+	"    CREATE EXTENSION IF NOT EXISTS pg_trgm;" \
+	"    CREATE INDEX metric_names_trgm ON metric_names USING gin (name gin_trgm_ops);" \
+	"   EXCEPTION WHEN OTHERS THEN" \
+	"    RAISE NOTICE 'no trigram index on metric_names: %', SQLERRM;" \
+	"   END;" \
+	"  END IF;" \
+	/* An edit of the catalogue behind m2pg's back: before it, wait for the inserts in flight \
+	 * (they hold ROW EXCLUSIVE on metric_names), keep new ones out until it commits, and bump \
+	 * the generation, so an insert either ran before the edit or sees the new generation; after \
+	 * it, put back every name that still has rows. */ \
+	"  IF to_regclass('metric_names_gen') IS NULL THEN" \
+	"   CREATE TABLE metric_names_gen (gen bigint NOT NULL);" \
+	"   INSERT INTO metric_names_gen VALUES (0);" \
+	"  END IF;" \
+	"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'm2pg_names_edit_before'" \
+	"                 AND tgrelid = 'metric_names'::regclass) THEN" \
+	"   CREATE OR REPLACE FUNCTION m2pg_names_edit() RETURNS trigger LANGUAGE plpgsql AS $f$" \
+	"   BEGIN" \
+	"    IF TG_WHEN = 'BEFORE' THEN" \
+	"     LOCK TABLE metric_names IN SHARE ROW EXCLUSIVE MODE;" \
+	"     UPDATE metric_names_gen SET gen = gen + 1;" \
+	"    ELSE" \
+	"     " NAMES_FILL_SQL ";" \
+	"    END IF;" \
+	"    RETURN NULL;" \
+	"   END $f$;" \
+	"   CREATE TRIGGER m2pg_names_edit_before BEFORE DELETE OR UPDATE OR TRUNCATE ON metric_names" \
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_names_edit();" \
+	"   CREATE TRIGGER m2pg_names_edit_after AFTER DELETE OR UPDATE OR TRUNCATE ON metric_names" \
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_names_edit();" \
+	"  END IF;" \
+	/* The partitions of metrics and their bounds (-infinity and infinity for MINVALUE and \
+	 * MAXVALUE; NULL for the default partition), read back from the catalogue's text of each \
+	 * bound, which this session's own timestamptz input reads back exactly. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_partitions() RETURNS TABLE (partition text, lo timestamptz," \
+	"   hi timestamptz, is_default boolean, est_rows bigint) LANGUAGE sql STABLE AS $f$" \
+	"   SELECT relname::text," \
+	"    CASE WHEN b IS NULL THEN NULL WHEN b[1] = 'MINVALUE' THEN '-infinity' ELSE btrim(b[1], '''')::timestamptz END," \
+	"    CASE WHEN b IS NULL THEN NULL WHEN b[2] = 'MAXVALUE' THEN 'infinity' ELSE btrim(b[2], '''')::timestamptz END," \
+	"    b IS NULL, greatest(reltuples, 0)::bigint" \
+	"   FROM (SELECT c.relname, c.reltuples," \
+	"          regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\((.*)\\) TO \\((.*)\\)') AS b" \
+	"         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid" \
+	"         WHERE i.inhparent = to_regclass('metrics')) p" \
+	"  $f$;" \
+	/* Makes the partitions of a grid of p_days-wide ranges (from the Unix epoch, in UTC) \
+	 * that cover [p_from, p_to], leaving out what existing partitions cover (metrics_legacy, \
+	 * or a grid of another width), and returns the partitions made with the rows each took \
+	 * over from the default partition. A partition cannot be attached over rows the default \
+	 * partition holds for its range, so those rows move in the same transaction: they are \
+	 * deleted from the default partition (locked against inserts until the commit) into the \
+	 * new table before it is attached. Each table is made alone and then attached: ATTACH \
+	 * takes a lock on metrics that reads and inserts do not wait for (CREATE TABLE PARTITION \
+	 * OF would block them both), and lock_timeout keeps it from queueing them behind a long \
+	 * statement: a partition not made now is made by the next call, days ahead of need. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_partitions_make(p_from timestamptz, p_to timestamptz, p_days integer)" \
+	"   RETURNS TABLE (partition text, moved bigint) LANGUAGE plpgsql AS $f$" \
+	"   DECLARE w bigint := 86400::bigint * greatest(p_days, 1); v_s timestamptz; v_e timestamptz;" \
+	"    v_lo timestamptz; v_up timestamptz; v_nb timestamptz;" \
+	"   BEGIN" \
+	"    PERFORM pg_advisory_xact_lock(7235188473);" \
+	"    PERFORM set_config('lock_timeout', '5s', true);" \
+	"    v_s := to_timestamp(floor(extract(epoch FROM p_from) / w) * w);" \
+	"    WHILE v_s <= p_to LOOP" \
+	"     v_e := v_s + make_interval(secs => w);" \
+	"     v_lo := v_s;" \
+	"     WHILE v_lo < v_e LOOP" \
+	"      SELECT p.hi INTO v_up FROM m2pg_partitions() p WHERE NOT p.is_default AND p.lo <= v_lo AND p.hi > v_lo;" \
+	"      IF FOUND THEN" \
+	"       v_lo := v_up;" \
+	"       CONTINUE;" \
+	"      END IF;" \
+	"      SELECT min(p.lo) INTO v_nb FROM m2pg_partitions() p WHERE NOT p.is_default AND p.lo > v_lo;" \
+	"      v_up := least(v_e, coalesce(v_nb, v_e));" \
+	"      partition := 'metrics_p' || to_char(v_lo AT TIME ZONE 'UTC', 'YYYYMMDD');" \
+	"      EXECUTE format('CREATE TABLE %I (LIKE metrics INCLUDING DEFAULTS)', partition);" \
+	"      moved := 0;" \
+	"      IF to_regclass('metrics_default') IS NOT NULL THEN" \
+	"       LOCK TABLE metrics_default IN SHARE ROW EXCLUSIVE MODE;" \
+	"       EXECUTE format('WITH m AS (DELETE FROM metrics_default WHERE bucket >= $1 AND bucket < $2" \
+	"        RETURNING " METRICS_COLUMNS ") INSERT INTO %I (" METRICS_COLUMNS ") SELECT * FROM m'," \
+	"        partition) USING v_lo, v_up;" \
+	"       GET DIAGNOSTICS moved = ROW_COUNT;" \
+	"      END IF;" \
+	"      EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (bucket >= %L AND bucket < %L)'," \
+	"       partition, partition || '_range', v_lo, v_up);" \
+	"      EXECUTE format('ALTER TABLE metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)'," \
+	"       partition, v_lo, v_up);" \
+	"      EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', partition, partition || '_range');" \
+	"      RETURN NEXT;" \
+	"      v_lo := v_up;" \
+	"     END LOOP;" \
+	"     v_s := v_e;" \
+	"    END LOOP;" \
+	"   END $f$;" \
+	"  PERFORM set_config('m2pg.migrated', done, true);" \
+	" END $m2pg$"
+
+const char SCHEMA_SETUP_SQL[] = "SET client_min_messages = warning;" MIGRATE_DO ";";
+
+/* Without BEGIN: the statements of one simple query are one transaction, so the setting the
+ * migration leaves (transaction-local) is still there for the SELECT that reports it. */
+const char SCHEMA_MIGRATE_SQL[] =
+	"SET client_min_messages = warning;" MIGRATE_DO "; SELECT coalesce(current_setting('m2pg.migrated', true), '')";
+
+const char SCHEMA_PARTITIONS_MAKE_SQL[] =
+	"SELECT partition, moved FROM m2pg_partitions_make(now(), now() + make_interval(days => $1::int), $2::int)";
+
+const char SCHEMA_PARTITIONS_OLD_SQL[] =
+	"SELECT partition, is_default, est_rows, hi <= $1::timestamptz FROM m2pg_partitions() "
+	"WHERE is_default OR lo < $1::timestamptz ORDER BY lo NULLS LAST";
 
 /* Reads: the catalogue narrows the regex to names, then the (name, bucket) index finds rows.
  * $5 (or $6 in the aggregate) is a regex on sources, NULL for any: a read is planned for its

@@ -12,8 +12,20 @@
 #define SCHEMA_INSERT_PARAMS 14 /* and the catalogue generation the process knows */
 #define SCHEMA_NAMES_GEN_UNKNOWN INT64_MIN
 
-/* Creates or upgrades the tables and indexes; idempotent; one simple-query string. */
+/* Creates or upgrades the tables and indexes when the database needs it (a check of two
+ * catalogue entries otherwise, cheap enough for every connection's setup); idempotent; one
+ * simple-query string. */
 extern const char SCHEMA_SETUP_SQL[];
+/* The same, for `m2pg migrate`: its last result is one row, what the migration did (empty when
+ * the database needed nothing). */
+extern const char SCHEMA_MIGRATE_SQL[];
+/* $1 days ahead, $2 partition width in days (text): makes the partitions of metrics from now
+ * to $1 days ahead that are missing; rows of (partition, rows moved from the default one). */
+extern const char SCHEMA_PARTITIONS_MAKE_SQL[];
+/* $1 a cutoff (text timestamptz): the partitions that hold buckets before it, oldest first,
+ * the default partition last; rows of (partition, is_default, estimated rows, whether every
+ * bucket it can hold is before the cutoff). */
+extern const char SCHEMA_PARTITIONS_OLD_SQL[];
 /* $1..$12 the columns as binary arrays (id, bucket, name, the statistics, source), $13 names
  * to add to the catalogue, $14 the catalogue generation the sender knows (int8). Returns one row: the generation the statement saw
  * (text; when it differs from $14, every name of the batch was added). */
