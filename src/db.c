@@ -768,7 +768,9 @@ size_t db_queued_metrics(const Db *db)
 
 bool db_can_commit(const Db *db, size_t n, int ms)
 {
-	if (db->rate <= 0)
+	/* An idle database takes any batch: the bound is on queues building up, and a batch larger
+	 * than the rate times ms would otherwise be refused forever, however idle. */
+	if (db->rate <= 0 || db_queued_metrics(db) == 0)
 		return true;
 	return (double)(db_queued_metrics(db) + n) / db->rate <= (double)ms;
 }

@@ -69,8 +69,8 @@ void db_free(Db *db);
  * full. */
 bool db_submit(Db *db, DbJob *job, int timeout_ms) WARN_UNUSED;
 /* Whether n more metrics would be committed within ms at the rate this database has been
- * measured to commit under load (true while it has not been measured), counting what is queued
- * and in flight before them. */
+ * measured to commit under load (true while it has not been measured, or while nothing is
+ * queued or in flight), counting what is queued and in flight before them. */
 bool db_can_commit(const Db *db, size_t n, int ms);
 DbHealth db_health(const Db *db);
 const char *db_health_name(DbHealth h);
