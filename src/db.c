@@ -271,7 +271,16 @@ static void conn_send_setup(Conn *c)
 	 * as its rows flow (see conn_read_results). */
 	Buf sql = {0};
 	int timeout = cfg->read_timeout_ms > cfg_write_patience_ms() ? cfg->read_timeout_ms : cfg_write_patience_ms();
-	buf_addf(&sql, "%sSET statement_timeout = %lld;", SCHEMA_SETUP_SQL, (long long)timeout * 6);
+	/* The partitions ahead, before this connection takes inserts: an insert routed to the
+	 * default partition while a partition for its range is attached fails (the default's
+	 * constraint changed under it), which at a first start, with no partition for today yet,
+	 * failed the first writes in every database. Cheap when they exist; never fails the setup
+	 * (the web's partman and gc make them later). */
+	buf_addf(&sql,
+		 "%sDO $p$ BEGIN PERFORM m2pg_partitions_make(now(), now() + make_interval(days => %d), %d); "
+		 "EXCEPTION WHEN OTHERS THEN RAISE WARNING 'partitions ahead not made: %%', SQLERRM; END $p$;"
+		 "SET statement_timeout = %lld;",
+		 SCHEMA_SETUP_SQL, cfg->partition_ahead, cfg->partition_days, (long long)timeout * 6);
 	bool sent = PQsetnonblocking(c->pg, 1) == 0 && PQsendQuery(c->pg, sql.p);
 	buf_free(&sql);
 	if (!sent) {

@@ -7,7 +7,7 @@ import json
 import time
 
 from m2pg_sys import (STATS, assert_created, encode_json, metric, query_string, sql_literal,
-                      unique_name, wait_in_all)
+                      unique_name, wait_in_all, wait_until)
 
 # The body l2met's Librato outlet sends, byte for byte.
 L2MET_BODY = (
@@ -86,6 +86,11 @@ def barrier(svc, dbs, headers=None):
                     content_type="application/json", headers=headers)
     mid = assert_created(r)
     wait_in_all(dbs, mid, timeout=10)
+    # A write one database failed (an insert racing the partitions made at start) reaches it
+    # as a hint, out of order: wait for the hints too.
+    wait_until(lambda: all(st["hints"] == 0 and st["queued"] == 0
+                           for st in svc.request("GET", "/health", headers=headers).json["states"]),
+               10, message="every database's hints to be delivered")
     return mid
 
 

@@ -67,7 +67,8 @@ def test_partitions_are_made_ahead_and_the_edges_land_in_the_default_partition(
                    message="partitions for today and the next two days in %s" % db.name)
         assert db.scalar("select relkind from pg_class where oid = 'metrics'::regclass") == "p"
         assert "metrics_default" in partitions(db)
-    assert "partition-created" in svc.logs()
+    # Made by each connection's setup, before it takes an insert (an insert for a range being
+    # attached would fail); partman logs those it makes later, hourly.
 
     now = int(time.time()) // 60 * 60
     cases = {"now": now, "past": OLD_BUCKET, "future": 4102444800}  # 2100-01-01
