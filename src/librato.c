@@ -340,9 +340,14 @@ static bool no_measurements(MetricError *err)
 	return fail(err, "", "no gauges or counters");
 }
 
-static bool too_many(MetricError *err)
+/* Both encodings: at least one measurement, at most a batch. */
+static bool count_ok(size_t n, MetricError *err)
 {
-	return fail(err, "", "a post holds at most %d gauges and counters", METRIC_BATCH_MAX);
+	if (n == 0)
+		return no_measurements(err);
+	if (n > METRIC_BATCH_MAX)
+		return fail(err, "", "a post holds at most %d gauges and counters", METRIC_BATCH_MAX);
+	return true;
 }
 
 /* ---------- JSON ---------- */
@@ -493,14 +498,8 @@ static bool json_parse(const char *body, size_t len, int64_t now_us, MetricBatch
 			goto done;
 		}
 	}
-	if (n == 0) {
-		no_measurements(err);
+	if (!count_ok(n, err))
 		goto done;
-	}
-	if (n > METRIC_BATCH_MAX) {
-		too_many(err);
-		goto done;
-	}
 
 	alloc_metrics(out, n);
 	size_t k = 0, arena = 0;
@@ -844,14 +843,8 @@ static bool form_parse(const char *body, size_t len, int64_t now_us, MetricBatch
 			d.source_len = p->val_len;
 		}
 	}
-	if (n == 0) {
-		no_measurements(err);
+	if (!count_ok(n, err))
 		goto done;
-	}
-	if (n > METRIC_BATCH_MAX) {
-		too_many(err);
-		goto done;
-	}
 
 	alloc_metrics(out, n);
 	size_t k = 0, arena = 0;
