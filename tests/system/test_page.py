@@ -54,6 +54,17 @@ def test_root_is_the_page_with_its_csp_and_no_token(svc):
     assert_error(svc.request("GET", "/metrics?name=x"), 401)
 
 
+def test_head_of_root_has_the_page_headers_and_no_body(svc):
+    """HEAD / says what GET / would (the router once answered every HEAD but two as /metrics)."""
+    get = svc.request("GET", "/")
+    r = svc.request("HEAD", "/")
+    assert r.status == 200, r
+    assert r.header("Content-Type") == "text/html; charset=utf-8"
+    assert r.header("Content-Security-Policy") == CSP
+    assert r.header("Content-Length") == str(len(get.body))
+    assert r.body == b""
+
+
 def test_a_query_string_on_root_is_still_the_page(svc):
     r = svc.request("GET", "/?name=web&from=-6h&stats=mean,perc95")
     assert r.status == 200 and r.header("Content-Type") == "text/html; charset=utf-8", r
