@@ -107,8 +107,8 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 
 	static const struct {
 		const char *name, *def;
-	} durations[] = {{"RETENTION", ""}, {"GC_INTERVAL", "10m"}, {"REPAIR_LOOKBACK", "2h"}};
-	int64_t *outs[] = {&c->retention_us, &c->gc_interval_us, &c->repair_lookback_us};
+	} durations[] = {{"RETENTION", ""}, {"GC_INTERVAL", "10m"}, {"REPAIR_LOOKBACK", "2h"}, {"ROLLUP_RETENTION", ""}};
+	int64_t *outs[] = {&c->retention_us, &c->gc_interval_us, &c->repair_lookback_us, &c->rollup_retention_us};
 	for (size_t i = 0; i < ARRAY_LEN(durations); i++) {
 		const char *d = getenv(durations[i].name);
 		if (!d || !*d)

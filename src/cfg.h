@@ -26,6 +26,7 @@ typedef struct Cfg {
 	int read_aggregate;   /* 1: databases aggregate reads; 0: always merge rows here */
 	int log_level;
 	int64_t retention_us;       /* gc deletes older rows; 0 keeps everything */
+	int64_t rollup_retention_us; /* gc deletes older hour and day rollups; 0 keeps them */
 	int64_t gc_interval_us;
 	int64_t repair_lookback_us; /* each gc cycle repairs this much of the recent past */
 	int maint_timeout_ms;       /* one statement of gc or repair */

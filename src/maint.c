@@ -43,6 +43,11 @@
 #define GC_BATCH 10000
 #define COPY_CHUNK 5000
 #define SPLIT 16
+/* An hour is rolled up once it ended this long ago: l2met sends each minute's summary within
+ * seconds of its end, so most hours are rolled up once; a later write marks its hour dirty. */
+#define ROLLUP_DELAY_US (INT64_C(5) * 60 * 1000000)
+#define ROLLUP_BATCH_HOURS 168
+#define ROLLUP_POLL_NS 20000000L
 /* A conversion reads the whole table once (and a table of the original m2pg is rewritten to
  * its new types): an operator runs `m2pg migrate` for it and waits. */
 #define MIGRATE_TIMEOUT_MS (24 * 3600 * 1000)
@@ -511,6 +516,79 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 		 (unsigned long long)total, dropped, (long long)((now_mono_us() - start) / 1000));
 }
 
+/* ---------- rollups ---------- */
+
+/* Brings a database's hour and day rollups up to date: claims the hours closed before
+ * now - ROLLUP_DELAY and the dirty ones (m2pg_rollup_claim), waits until the writes to
+ * metrics open at that moment have ended (so that the rows they wrote before the claim are seen,
+ * and those after it marked the hour dirty again), then computes the hours, a week of them per
+ * statement. Hours left claimed (a wait that timed out, a failure) are claimed again next time. */
+static void rollup_database(Maint *m, int i, int64_t now)
+{
+	int64_t start = now_mono_us();
+	char until[40], cut[40] = "-infinity";
+	tm_format_pg(now - ROLLUP_DELAY_US, until);
+	if (cfg->retention_us)
+		tm_format_pg(now - cfg->retention_us, cut);
+	const char *params[] = {until, cut};
+	PGresult *hours = run(m, i, "rollup-claim", SCHEMA_ROLLUP_CLAIM_SQL, 2, params, NULL, NULL, false);
+	if (!hours)
+		return;
+	int n = PQntuples(hours), done = 0, failed = 0;
+	PGresult *writers = n ? run(m, i, "rollup-writers", SCHEMA_ROLLUP_WRITERS_SQL, 0, NULL, NULL, NULL, false) : NULL;
+	bool waited = n == 0;
+	for (int64_t deadline = now_mono_us() + (int64_t)cfg->maint_timeout_ms * 1000; writers && !stopping;) {
+		const char *w[] = {PQgetvalue(writers, 0, 0)};
+		PGresult *left = run(m, i, "rollup-wait", SCHEMA_ROLLUP_WRITERS_LEFT_SQL, 1, w, NULL, NULL, false);
+		if (!left)
+			break;
+		waited = strcmp(PQgetvalue(left, 0, 0), "0") == 0;
+		PQclear(left);
+		if (waited || now_mono_us() > deadline)
+			break;
+		struct timespec ts = {0, ROLLUP_POLL_NS};
+		nanosleep(&ts, NULL);
+	}
+	if (writers)
+		PQclear(writers);
+	if (!waited && n)
+		log_warn("at=rollup-wait-timeout db=%d hours=%d", i + 1, n);
+	Buf arr = {0};
+	for (int k = 0; waited && k < n && !stopping && m->conn[i];) {
+		buf_reset(&arr);
+		buf_addc(&arr, '{');
+		for (int b = 0; b < ROLLUP_BATCH_HOURS && k < n; b++, k++) {
+			if (b)
+				buf_addc(&arr, ',');
+			buf_addf(&arr, "\"%s\"", PQgetvalue(hours, k, 0));
+		}
+		buf_addc(&arr, '}');
+		const char *a[] = {arr.p};
+		PGresult *r = run(m, i, "rollup-compute", SCHEMA_ROLLUP_COMPUTE_SQL, 1, a, NULL, NULL, false);
+		if (!r)
+			break;
+		done += atoi(PQgetvalue(r, 0, 0));
+		failed += atoi(PQgetvalue(r, 0, 1));
+		PQclear(r);
+	}
+	buf_free(&arr);
+	PQclear(hours);
+	if (cfg->rollup_retention_us && m->conn[i]) {
+		char rcut[40];
+		tm_format_pg(now - cfg->rollup_retention_us, rcut);
+		const char *p[] = {rcut};
+		PGresult *r = run(m, i, "rollup-expire", SCHEMA_ROLLUP_EXPIRE_SQL, 1, p, NULL, NULL, false);
+		if (r) {
+			if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
+				log_info("at=rollup-expire db=%d cutoff=%s removed=%s", i + 1, rcut, PQgetvalue(r, 0, 0));
+			PQclear(r);
+		}
+	}
+	if (n || failed)
+		log_info("at=rollup db=%d claimed=%d rolled_up=%d failed=%d measure#m2pg.rollup.ms=%lld", i + 1, n, done,
+			 failed, (long long)((now_mono_us() - start) / 1000));
+}
+
 /* Puts back into the catalogue the names that have rows but no entry (an edit behind m2pg's
  * back with triggers off, a restore): reads match the regex against the catalogue, so such
  * rows would be invisible. */
@@ -540,6 +618,9 @@ static void gc_cycle(void)
 		for (int i = 0; i < cfg->ndatabases && !stopping; i++)
 			if (m.conn[i])
 				gc_database(&m, i, now - cfg->retention_us);
+	for (int i = 0; i < cfg->ndatabases && !stopping; i++)
+		if (m.conn[i])
+			rollup_database(&m, i, now);
 	if (cfg->repair_lookback_us && !stopping) {
 		repair_range(&m, now - cfg->repair_lookback_us, now);
 		if (!stopping)

@@ -48,6 +48,215 @@ const char SCHEMA_COPY_SQL[] = INSERT_SQL_HEAD " RETURNING 1) SELECT (SELECT gen
 
 const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 
+/* ---------- downsampled rollups ----------
+ *
+ * metrics_hour and metrics_day hold, per (name, source, hour or UTC day), what the rollup rules
+ * need to combine rows (ROLLUP_PARTS below: the row count and id digest reads compare across
+ * databases, count, the count-weighted sums of mean and median, min, max, the maxima of perc95
+ * and perc99, and last with the bucket and id that order it), so that a group of any
+ * resolution from an hour up is the same combination of rollup rows as of the rows they hold.
+ *
+ * rollup_state.watermark: every hour before it is rolled up, unless rollup_dirty lists it.
+ * gc claims the hours to roll (those closed since the watermark, and the dirty ones), waits for
+ * the writes in flight when it claimed them, then computes them from the rows. A write that
+ * lands before the watermark (a late metric, a hint handed off, repair, an INSERT or COPY by
+ * hand) marks its hours dirty in the same transaction (a statement trigger on metrics), and
+ * resets a claim gc is working on, so the hour is computed again. Reads use a rollup only
+ * where it is clean and read rows for the rest (m2pg_rollup_plan).
+ *
+ * rollup_state.kept_from: before it (rows older than RETENTION when rollups started, rollups
+ * older than ROLLUP_RETENTION) there are no rollups, and reads use rows. An hour starting
+ * before RETENTION's cutoff is never computed again: its rows are no longer all there. */
+#define ROLLUP_COLUMNS "name, source, bucket, n, h1, h2, count_n, count_sum, " \
+	"mean_n, mean_min, mean_wsum, mean_wcount, mean_nc, mean_sum, " \
+	"median_n, median_min, median_wsum, median_wcount, median_nc, median_sum, " \
+	"min, max, perc95, perc99, last, last_bucket, last_id"
+#define ROLLUP_TABLE(t) \
+	"   CREATE TABLE " t " (name text NOT NULL, source text, bucket timestamptz NOT NULL," \
+	"    n bigint NOT NULL, h1 bigint NOT NULL, h2 bigint NOT NULL, count_n bigint NOT NULL, count_sum float8," \
+	"    mean_n bigint NOT NULL, mean_min float8, mean_wsum float8, mean_wcount float8, mean_nc bigint NOT NULL," \
+	"    mean_sum float8, median_n bigint NOT NULL, median_min float8, median_wsum float8," \
+	"    median_wcount float8, median_nc bigint NOT NULL, median_sum float8, min float8, max float8," \
+	"    perc95 float8, perc99 float8, last float8, last_bucket timestamptz, last_id uuid);" \
+	"   CREATE UNIQUE INDEX " t "_key ON " t " (name, bucket, source) NULLS NOT DISTINCT;" \
+	"   CREATE INDEX " t "_bucket ON " t " (bucket);"
+/* A statistic's parts from rows m: how many have it, the smallest (the value when there is one),
+ * the count-weighted sum and its weight, how many have it without a count, the plain sum. */
+#define RAW_STAT_PARTS(s) \
+	"count(m." s "), min(m." s "), sum(m." s " * m.count), sum(m.count) FILTER (WHERE m." s " IS NOT NULL), " \
+	"count(*) FILTER (WHERE m." s " IS NOT NULL AND m.count IS NULL), sum(m." s "), "
+#define RAW_LAST(c) "(array_agg(m." c " ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1]"
+/* ROLLUP_PARTS (after name, source, bucket) of the rows m of a group. */
+#define RAW_PARTS \
+	"count(*), bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1)), " \
+	"count(m.count), sum(m.count), " RAW_STAT_PARTS("mean") RAW_STAT_PARTS("median") \
+	"min(m.min), max(m.max), max(m.perc95), max(m.perc99), " \
+	RAW_LAST("last") ", " RAW_LAST("bucket") ", " RAW_LAST("id")
+#define SUM_STAT_PARTS(s) \
+	"sum(r." s "_n)::int8, min(r." s "_min), sum(r." s "_wsum), sum(r." s "_wcount), sum(r." s "_nc)::int8, " \
+	"sum(r." s "_sum), "
+#define SUM_LAST(c) "(array_agg(r." c " ORDER BY r.last_bucket DESC, r.last_id DESC) FILTER (WHERE r.last IS NOT NULL))[1]"
+/* The same parts of a group of rollup rows r; up to last, the columns of an aggregate read. */
+#define SUM_PARTS_TO_LAST \
+	"sum(r.n)::int8, bit_xor(r.h1), bit_xor(r.h2), sum(r.count_n)::int8, sum(r.count_sum), " \
+	SUM_STAT_PARTS("mean") SUM_STAT_PARTS("median") \
+	"min(r.min), max(r.max), max(r.perc95), max(r.perc99), " SUM_LAST("last")
+#define SUM_PARTS SUM_PARTS_TO_LAST ", " SUM_LAST("last_bucket") ", " SUM_LAST("last_id")
+
+#define ROLLUP_DO \
+	"  IF to_regclass('rollup_state') IS NULL THEN" \
+	"   CREATE TABLE rollup_state (watermark timestamptz NOT NULL, kept_from timestamptz NOT NULL);" \
+	"   INSERT INTO rollup_state VALUES ('-infinity', '-infinity');" \
+	"   CREATE TABLE rollup_dirty (bucket timestamptz PRIMARY KEY, claimed boolean NOT NULL DEFAULT false);" \
+	ROLLUP_TABLE("metrics_hour") ROLLUP_TABLE("metrics_day") \
+	"  END IF;" \
+	/* Marks the hours of the rows a statement wrote or removed that are before the \
+	 * watermark, sorted so that concurrent writers take the keys in one order; an hour \
+	 * already dirty and not claimed is left alone, without a lock that would make writers of \
+	 * the same hour wait for each other's commits. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_rollup_mark() RETURNS trigger LANGUAGE plpgsql AS $f$" \
+	"  BEGIN" \
+	"   INSERT INTO rollup_dirty (bucket) SELECT x.h FROM (SELECT DISTINCT date_trunc('hour', r.bucket, 'UTC') AS h" \
+	"    FROM m2pg_rows r, rollup_state s WHERE r.bucket < s.watermark) x" \
+	"    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.bucket = x.h AND NOT d.claimed) ORDER BY 1" \
+	"    ON CONFLICT (bucket) DO UPDATE SET claimed = false WHERE rollup_dirty.claimed;" \
+	"   RETURN NULL;" \
+	"  END $f$;" \
+	"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'm2pg_rollup_insert' AND tgrelid = 'metrics'::regclass) THEN" \
+	"   CREATE TRIGGER m2pg_rollup_insert AFTER INSERT ON metrics REFERENCING NEW TABLE AS m2pg_rows" \
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark();" \
+	"   CREATE TRIGGER m2pg_rollup_delete AFTER DELETE ON metrics REFERENCING OLD TABLE AS m2pg_rows" \
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark();" \
+	"   CREATE TRIGGER m2pg_rollup_update AFTER UPDATE ON metrics REFERENCING OLD TABLE AS m2pg_rows" \
+	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark();" \
+	"  END IF;" \
+	/* Claims the hours to compute: those closed before p_until since the watermark (on the \
+	 * first run, the hours holding rows, found by one scan, and every hour of the last week, \
+	 * where writes land), and the dirty ones; forgets the dirty hours that start before p_cut \
+	 * (RETENTION's cutoff). Returns the claimed hours in order. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_rollup_claim(p_until timestamptz, p_cut timestamptz)" \
+	"   RETURNS SETOF timestamptz LANGUAGE plpgsql AS $f$" \
+	"   DECLARE wm timestamptz; s timestamptz;" \
+	"   BEGIN" \
+	"    SELECT watermark INTO wm FROM rollup_state FOR UPDATE;" \
+	"    p_until := date_trunc('hour', p_until, 'UTC');" \
+	"    IF wm < p_until THEN" \
+	"     s := greatest(wm, date_trunc('hour', p_cut - interval '1 microsecond', 'UTC') + interval '1 hour');" \
+	"     IF wm = '-infinity' THEN" \
+	"      SELECT greatest(s, date_trunc('hour', min(bucket), 'UTC')) INTO s FROM metrics;" \
+	"      UPDATE rollup_state SET kept_from = coalesce(s, p_until);" \
+	"      INSERT INTO rollup_dirty (bucket, claimed)" \
+	"       SELECT DISTINCT date_trunc('hour', bucket, 'UTC'), true FROM metrics" \
+	"       WHERE bucket >= s AND bucket < p_until - interval '168 hours'" \
+	"       ON CONFLICT (bucket) DO UPDATE SET claimed = true;" \
+	"      s := greatest(s, p_until - interval '168 hours');" \
+	"     END IF;" \
+	"     INSERT INTO rollup_dirty (bucket, claimed)" \
+	"      SELECT g, true FROM generate_series(s, p_until - interval '1 hour', interval '1 hour') g" \
+	"      ON CONFLICT (bucket) DO UPDATE SET claimed = true;" \
+	"     UPDATE rollup_state SET watermark = p_until;" \
+	"    END IF;" \
+	"    DELETE FROM rollup_dirty WHERE bucket < p_cut;" \
+	"    UPDATE rollup_dirty SET claimed = true WHERE NOT claimed;" \
+	"    RETURN QUERY SELECT bucket FROM rollup_dirty WHERE claimed ORDER BY bucket;" \
+	"   END $f$;" \
+	/* Computes claimed hours (sorted) from the rows, a run of consecutive hours of one day in \
+	 * one statement, then the days they fall in that are before the watermark from the hours. \
+	 * A run whose rows cannot be summed (a float underflow) stays dirty: reads use its rows. \
+	 * Returns the hours computed and the hours that failed. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_rollup_compute(p_hours timestamptz[], OUT done int, OUT failed int)" \
+	"   LANGUAGE plpgsql AS $f$" \
+	"   DECLARE i int := 1; n int := coalesce(cardinality(p_hours), 0); lo timestamptz; hi timestamptz;" \
+	"    d timestamptz; wm timestamptz;" \
+	"   BEGIN" \
+	"    done := 0; failed := 0;" \
+	"    WHILE i <= n LOOP" \
+	"     lo := p_hours[i]; hi := lo + interval '1 hour'; i := i + 1;" \
+	"     WHILE i <= n AND p_hours[i] = hi AND date_trunc('day', hi, 'UTC') = date_trunc('day', lo, 'UTC') LOOP" \
+	"      hi := hi + interval '1 hour'; i := i + 1;" \
+	"     END LOOP;" \
+	"     BEGIN" \
+	"      DELETE FROM metrics_hour WHERE bucket >= lo AND bucket < hi;" \
+	"      INSERT INTO metrics_hour (" ROLLUP_COLUMNS ")" \
+	"       SELECT m.name, m.source, date_trunc('hour', m.bucket, 'UTC'), " RAW_PARTS \
+	"       FROM metrics m WHERE m.bucket >= lo AND m.bucket < hi GROUP BY 1, 2, 3;" \
+	"      DELETE FROM rollup_dirty WHERE bucket >= lo AND bucket < hi AND claimed;" \
+	"      done := done + (extract(epoch FROM hi - lo) / 3600)::int;" \
+	"     EXCEPTION WHEN data_exception THEN" \
+	"      failed := failed + (extract(epoch FROM hi - lo) / 3600)::int;" \
+	"      RAISE WARNING 'm2pg: the rows of % to % cannot be rolled up: %', lo, hi, SQLERRM;" \
+	"     END;" \
+	"    END LOOP;" \
+	"    SELECT watermark INTO wm FROM rollup_state;" \
+	"    FOR d IN SELECT DISTINCT date_trunc('day', h, 'UTC') FROM unnest(p_hours) h LOOP" \
+	"     CONTINUE WHEN d + interval '24 hours' > wm;" \
+	"     DELETE FROM metrics_day WHERE bucket = d;" \
+	"     INSERT INTO metrics_day (" ROLLUP_COLUMNS ")" \
+	"      SELECT r.name, r.source, d, " SUM_PARTS " FROM metrics_hour r" \
+	"      WHERE r.bucket >= d AND r.bucket < d + interval '24 hours' GROUP BY 1, 2;" \
+	"    END LOOP;" \
+	"   END $f$;" \
+	/* Removes the rollups of the days before p_cut (ROLLUP_RETENTION's cutoff); rows there \
+	 * are read again, if any are left. Returns the rollup rows removed. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_rollup_expire(p_cut timestamptz) RETURNS bigint LANGUAGE plpgsql AS $f$" \
+	"   DECLARE c timestamptz := date_trunc('day', p_cut, 'UTC'); a bigint; b bigint;" \
+	"   BEGIN" \
+	"    UPDATE rollup_state SET kept_from = c WHERE kept_from < c;" \
+	"    DELETE FROM metrics_hour WHERE bucket < c;" \
+	"    GET DIAGNOSTICS a = ROW_COUNT;" \
+	"    DELETE FROM metrics_day WHERE bucket < c;" \
+	"    GET DIAGNOSTICS b = ROW_COUNT;" \
+	"    RETURN a + b;" \
+	"   END $f$;" \
+	/* How a read of [p_from, p_to] is answered: ranges [a, b) of kind d (day rollups; when \
+	 * p_days), h (hour rollups) or r (rows), in order, covering the range once. A rollup \
+	 * serves a whole hour (or UTC day) inside the range, after kept_from, before the watermark \
+	 * and not dirty. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_rollup_plan(p_from timestamptz, p_to timestamptz, p_days boolean)" \
+	"   RETURNS TABLE (kind \"char\", a timestamptz, b timestamptz) LANGUAGE plpgsql STABLE AS $f$" \
+	"   DECLARE wm timestamptz; kf timestamptz; e timestamptz := p_to + interval '1 microsecond';" \
+	"    dirty timestamptz[]; nd int; di int := 1; t timestamptz; nxt timestamptz; k \"char\"; ck \"char\";" \
+	"    ca timestamptz; nx timestamptz; lim timestamptz; d0 timestamptz; d1 timestamptz;" \
+	"   BEGIN" \
+	"    SELECT s.watermark, s.kept_from INTO wm, kf FROM rollup_state s;" \
+	"    wm := coalesce(wm, '-infinity'); kf := coalesce(kf, 'infinity');" \
+	"    dirty := ARRAY(SELECT x.bucket FROM rollup_dirty x WHERE x.bucket >= p_from - interval '1 hour'" \
+	"     AND x.bucket < e ORDER BY 1);" \
+	"    nd := cardinality(dirty);" \
+	"    t := p_from;" \
+	"    WHILE t < e LOOP" \
+	"     IF t >= wm THEN" \
+	"      k := 'r'; nxt := e;" \
+	"     ELSIF t < kf THEN" \
+	"      k := 'r'; nxt := least(kf, e);" \
+	"     ELSIF date_trunc('hour', t, 'UTC') <> t THEN" \
+	"      k := 'r'; nxt := least(date_trunc('hour', t, 'UTC') + interval '1 hour', e);" \
+	"     ELSE" \
+	"      WHILE di <= nd AND dirty[di] < t LOOP di := di + 1; END LOOP;" \
+	"      nx := CASE WHEN di <= nd THEN dirty[di] ELSE 'infinity' END;" \
+	"      lim := least(nx, wm, date_trunc('hour', e, 'UTC'));" \
+	"      IF nx = t THEN" \
+	"       k := 'r'; nxt := least(t + interval '1 hour', e);" \
+	"      ELSIF lim <= t THEN" \
+	"       k := 'r'; nxt := e;" \
+	"      ELSE" \
+	"       k := 'h'; nxt := lim;" \
+	"       d0 := date_trunc('day', t - interval '1 microsecond', 'UTC') + interval '24 hours';" \
+	"       d1 := date_trunc('day', lim, 'UTC');" \
+	"       IF p_days AND d0 < d1 THEN" \
+	"        IF t < d0 THEN nxt := d0; ELSE k := 'd'; nxt := d1; END IF;" \
+	"       END IF;" \
+	"      END IF;" \
+	"     END IF;" \
+	"     IF ck IS DISTINCT FROM k THEN" \
+	"      IF ck IS NOT NULL THEN kind := ck; a := ca; b := t; RETURN NEXT; END IF;" \
+	"      ck := k; ca := t;" \
+	"     END IF;" \
+	"     t := nxt;" \
+	"    END LOOP;" \
+	"    IF ck IS NOT NULL THEN kind := ck; a := ca; b := e; RETURN NEXT; END IF;" \
+	"   END $f$;"
+
 /* Brings a database to m2pg's schema under an advisory lock, so that several processes can
  * start at once. The check that comes first is all a database already migrated costs (two
  * catalogue lookups), so every connection's setup runs it; the work is done once.
@@ -67,12 +276,12 @@ const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 #define MIGRATE_DO \
 	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
 	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
-	"     AND to_regprocedure('m2pg_partitions_make(timestamptz,timestamptz,integer)') IS NOT NULL THEN" \
+	"     AND to_regprocedure('m2pg_rollup_plan(timestamptz,timestamptz,boolean)') IS NOT NULL THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  PERFORM pg_advisory_xact_lock(7235188473);" \
 	"  SELECT relkind::text INTO kind FROM pg_class WHERE oid = to_regclass('metrics');" \
-	"  IF kind = 'p' AND to_regprocedure('m2pg_partitions_make(timestamptz,timestamptz,integer)') IS NOT NULL THEN" \
+	"  IF kind = 'p' AND to_regprocedure('m2pg_rollup_plan(timestamptz,timestamptz,boolean)') IS NOT NULL THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  IF kind = 'r' THEN" \
@@ -245,6 +454,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 	"     v_s := v_e;" \
 	"    END LOOP;" \
 	"   END $f$;" \
+	ROLLUP_DO \
 	"  PERFORM set_config('m2pg.migrated', done, true);" \
 	" END $m2pg$"
 
@@ -262,6 +472,20 @@ const char SCHEMA_PARTITIONS_OLD_SQL[] =
 	"SELECT partition, is_default, est_rows, hi <= $1::timestamptz FROM m2pg_partitions() "
 	"WHERE is_default OR lo < $1::timestamptz ORDER BY lo NULLS LAST";
 
+const char SCHEMA_ROLLUP_CLAIM_SQL[] = "SELECT h FROM m2pg_rollup_claim($1::timestamptz, $2::timestamptz) h";
+
+/* A write to metrics holds a lock on it until it ends, and every transaction that wrote holds
+ * the lock on its own id: the ids of those holding both. */
+const char SCHEMA_ROLLUP_WRITERS_SQL[] =
+	"SELECT coalesce(array_agg(DISTINCT t.transactionid::text), '{}') FROM pg_locks r JOIN pg_locks t "
+	"ON t.pid = r.pid AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted "
+	"WHERE r.locktype = 'relation' AND r.relation = 'metrics'::regclass AND r.pid <> pg_backend_pid()";
+const char SCHEMA_ROLLUP_WRITERS_LEFT_SQL[] =
+	"SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted "
+	"AND transactionid::text = ANY ($1::text[])";
+const char SCHEMA_ROLLUP_COMPUTE_SQL[] = "SELECT done, failed FROM m2pg_rollup_compute($1::timestamptz[])";
+const char SCHEMA_ROLLUP_EXPIRE_SQL[] = "SELECT m2pg_rollup_expire($1::timestamptz)";
+
 /* Reads: the catalogue narrows the regex to names, then the (name, bucket) index finds rows.
  * $5 (or $6 in the aggregate) is a regex on sources, NULL for any: a read is planned for its
  * own parameters each time (see below), so the test of NULL costs nothing. By source: a
@@ -278,23 +502,31 @@ const char SCHEMA_PARTITIONS_OLD_SQL[] =
 const char SCHEMA_ROWS_SQL[] = ROWS_SQL("");
 const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS FIRST, ");
 
+/* An aggregate: per group of resolution $5 (an hour or coarser), the ROLLUP_PARTS up to last,
+ * from the day and hour rollups where they serve (m2pg_rollup_plan) and from the rows for the
+ * rest, which are the same sums: a group's row count and id digest are those of its rows
+ * whichever answers, so the databases are compared as before. */
+#define AGG_PART(table, kind) \
+	"SELECT r.name, r.source, r.bucket, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
+	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
+	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
+#define ROLLUP_PARTS_OF(r) r ".n, " r ".h1, " r ".h2, " r ".count_n, " r ".count_sum, " \
+	r ".mean_n, " r ".mean_min, " r ".mean_wsum, " r ".mean_wcount, " r ".mean_nc, " r ".mean_sum, " \
+	r ".median_n, " r ".median_min, " r ".median_wsum, " r ".median_wcount, " r ".median_nc, " r ".median_sum, " \
+	r ".min, " r ".max, " r ".perc95, " r ".perc99, " r ".last, " r ".last_bucket, " r ".last_id"
+#define SOURCE_MATCH_OF(r, p) " AND (" p "::text IS NULL OR " r ".source ~ " p ")"
 #define AGG_SQL(source, group, order) \
-	"SELECT m.name COLLATE \"C\", " source ", date_trunc($5, m.bucket, 'UTC') AS g, count(*)," \
-	" bit_xor(uuid_hash_extended(m.id, 0)), bit_xor(uuid_hash_extended(m.id, 1))," \
-	" count(m.count), sum(m.count)," \
-	" count(m.mean), min(m.mean), sum(m.mean * m.count)," \
-	" sum(m.count) FILTER (WHERE m.mean IS NOT NULL)," \
-	" count(*) FILTER (WHERE m.mean IS NOT NULL AND m.count IS NULL), sum(m.mean)," \
-	" count(m.median), min(m.median), sum(m.median * m.count)," \
-	" sum(m.count) FILTER (WHERE m.median IS NOT NULL)," \
-	" count(*) FILTER (WHERE m.median IS NOT NULL AND m.count IS NULL), sum(m.median)," \
-	" min(m.min), max(m.max), max(m.perc95), max(m.perc99)," \
-	" (array_agg(m.last ORDER BY m.bucket DESC, m.id DESC) FILTER (WHERE m.last IS NOT NULL))[1] " \
-	"FROM metrics m WHERE " NAME_MATCH " AND m.bucket >= $2 AND m.bucket <= $3" SOURCE_MATCH("$6") \
-	" GROUP BY " group " ORDER BY " order " LIMIT $4"
+	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
+	"p AS MATERIALIZED (SELECT * FROM m2pg_rollup_plan($2, $3, $5 <> 'hour')), " \
+	"u AS (" AGG_PART("metrics_day", "d") " UNION ALL " AGG_PART("metrics_hour", "h") " UNION ALL " \
+	"SELECT m.name, m.source, date_trunc($5, m.bucket, 'UTC'), " RAW_PARTS " FROM p JOIN metrics m " \
+	"ON m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a AND m.bucket < p.b " \
+	"WHERE p.kind = 'r'" SOURCE_MATCH("$6") " GROUP BY 1, 2, 3) " \
+	"SELECT r.name COLLATE \"C\", " source ", date_trunc($5, r.bucket, 'UTC') AS g, " SUM_PARTS_TO_LAST \
+	" FROM u r GROUP BY " group " ORDER BY " order " LIMIT $4"
 
 const char SCHEMA_AGG_SQL[] = AGG_SQL("NULL::text", "1, 3", "1, 3");
-const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("m.source COLLATE \"C\"", "1, 2, 3", "1, 2 NULLS FIRST, 3");
+const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("r.source COLLATE \"C\"", "1, 2, 3", "1, 2 NULLS FIRST, 3");
 
 /* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays; $5
  * the source regex, or by source the groups' sources (binary, NULL: unassigned). */

@@ -36,6 +36,17 @@ extern const char SCHEMA_COPY_SQL[];
  * descent per distinct name). */
 extern const char SCHEMA_NAMES_FILL_SQL[];
 
+/* Rollups (see schema.c). CLAIM: $1 the end of the hours to roll now, $2 RETENTION's cutoff
+ * ('-infinity' without); rows of the claimed hours, in order. WRITERS: the transactions
+ * writing to metrics now (a text array). WRITERS_LEFT: $1 such an array; how many of them are
+ * still open. COMPUTE: $1 claimed hours (a text array); one row of the hours done and failed.
+ * EXPIRE: $1 ROLLUP_RETENTION's cutoff; the rollup rows removed. */
+extern const char SCHEMA_ROLLUP_CLAIM_SQL[];
+extern const char SCHEMA_ROLLUP_WRITERS_SQL[];
+extern const char SCHEMA_ROLLUP_WRITERS_LEFT_SQL[];
+extern const char SCHEMA_ROLLUP_COMPUTE_SQL[];
+extern const char SCHEMA_ROLLUP_EXPIRE_SQL[];
+
 /* Reads take $1 regex, $2 and $3 inclusive time bounds, $4 a row limit, $5 a source regex
  * (NULL: any); the aggregate takes a date_trunc() unit as $5 and the source regex as $6; the
  * group rows take $1 names, $2 and $3 bounds (binary arrays), $4, and $5 the source regex or,
