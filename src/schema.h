@@ -46,6 +46,9 @@ extern const char SCHEMA_ROLLUP_WRITERS_SQL[];
 extern const char SCHEMA_ROLLUP_WRITERS_LEFT_SQL[];
 extern const char SCHEMA_ROLLUP_COMPUTE_SQL[];
 extern const char SCHEMA_ROLLUP_EXPIRE_SQL[];
+/* One row of int8: partitions of metrics (the default aside), rows in the default partition
+ * (estimated), seconds since the rollups' watermark (-1: none yet), dirty hours. */
+extern const char SCHEMA_STORE_STATUS_SQL[];
 
 /* Reads take $1 regex, $2 and $3 inclusive time bounds, $4 a row limit, $5 a source regex
  * (NULL: any); the aggregate takes a date_trunc() unit as $5 and the source regex as $6; the

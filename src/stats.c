@@ -28,6 +28,16 @@ static atomic_uint_fast64_t latency[STATS_NROUTES][NBOUNDS + 1]; /* per bucket, 
 static atomic_uint_fast64_t latency_us_sum[STATS_NROUTES];
 static atomic_uint_fast64_t counters[STATS_NCOUNTERS];
 static atomic_uint_fast64_t rows_inserted[STATS_MAX_DATABASES];
+static atomic_int_fast64_t store[STATS_MAX_DATABASES][STATS_NSTORE];
+static atomic_bool store_known[STATS_MAX_DATABASES];
+static const char *const store_names[STATS_NSTORE][2] = {
+	{"m2pg_partitions", "Partitions of metrics in each database, the default one aside."},
+	{"m2pg_default_partition_rows", "Rows in each database's default partition (estimated): "
+					"metrics outside the partitions made."},
+	{"m2pg_rollup_lag_seconds", "Seconds since the end of the last hour rolled up in each database "
+				    "(-1: gc has not rolled any up)."},
+	{"m2pg_rollup_dirty_hours", "Hours each database's gc will roll up again (late writes)."},
+};
 
 static void inc(atomic_uint_fast64_t *a, uint64_t n)
 {
@@ -62,6 +72,14 @@ void stats_rows_inserted(int db_index, uint64_t n)
 {
 	if (db_index >= 1 && db_index <= STATS_MAX_DATABASES)
 		inc(&rows_inserted[db_index - 1], n);
+}
+
+void stats_store_set(int db_index, StatsStore what, int64_t v)
+{
+	if (db_index < 1 || db_index > STATS_MAX_DATABASES)
+		return;
+	atomic_store_explicit(&store[db_index - 1][what], v, memory_order_relaxed);
+	atomic_store_explicit(&store_known[db_index - 1], true, memory_order_relaxed);
 }
 
 void stats_render(Buf *out)
@@ -109,5 +127,12 @@ void stats_render(Buf *out)
 		uint64_t n = get(&rows_inserted[i]);
 		if (n)
 			buf_addf(out, "m2pg_rows_inserted_total{db=\"%d\"} %llu\n", i + 1, (unsigned long long)n);
+	}
+	for (int k = 0; k < STATS_NSTORE; k++) {
+		buf_addf(out, "# HELP %s %s\n# TYPE %s gauge\n", store_names[k][0], store_names[k][1], store_names[k][0]);
+		for (int i = 0; i < STATS_MAX_DATABASES; i++)
+			if (atomic_load_explicit(&store_known[i], memory_order_relaxed))
+				buf_addf(out, "%s{db=\"%d\"} %lld\n", store_names[k][0], i + 1,
+					 (long long)atomic_load_explicit(&store[i][k], memory_order_relaxed));
 	}
 }

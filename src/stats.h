@@ -37,6 +37,16 @@ typedef enum {
 void stats_request(StatsRoute route, int status, int64_t us);
 void stats_add(StatsCounter c, uint64_t n);
 void stats_rows_inserted(int db_index, uint64_t n); /* 1-based, as in logs */
+
+/* What a database's tables look like, as last asked (every minute, by the web process). */
+typedef enum {
+	STATS_STORE_PARTITIONS,   /* partitions of metrics, the default one aside */
+	STATS_STORE_DEFAULT_ROWS, /* rows in the default partition (estimated) */
+	STATS_STORE_ROLLUP_LAG,   /* seconds since the end of the last hour rolled up; -1: none yet */
+	STATS_STORE_DIRTY_HOURS,  /* hours to roll up again */
+	STATS_NSTORE
+} StatsStore;
+void stats_store_set(int db_index, StatsStore what, int64_t v); /* 1-based */
 /* Appends the process-wide families to out. */
 void stats_render(Buf *out);
 

@@ -258,3 +258,43 @@ def test_gc_drops_old_partitions_and_deletes_in_the_boundary_one_while_writes_go
         assert db.ids("name = '%s'" % name) == {r["id"] for r in kept}
     for mid in written:
         wait_in_all(fresh_pair, mid)
+
+
+def store_gauges(svc):
+    text = svc.request("GET", "/stats").body.decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'(m2pg_(?:partitions|default_partition_rows|rollup_lag_seconds|rollup_dirty_hours))'
+                     r'\{db="(\d)"\} (-?\d+)$', line)
+        if m:
+            out[(m.group(1), int(m.group(2)))] = int(m.group(3))
+    return out
+
+
+def test_stats_shows_each_databases_partitions_and_rollup_lag(fresh_pair, m2pg_factory):
+    svc = m2pg_factory(fresh_pair)
+    wait_until(lambda: len(store_gauges(svc)) == 8, 10, message="the gauges of both databases")
+    g = store_gauges(svc)
+    for db in (1, 2):
+        # Today and PARTITION_AHEAD (3) days ahead; nothing outside them; gc has not run.
+        assert g[("m2pg_partitions", db)] == 4, g
+        assert g[("m2pg_default_partition_rows", db)] == 0, g
+        assert g[("m2pg_rollup_lag_seconds", db)] == -1, g
+        assert g[("m2pg_rollup_dirty_hours", db)] == 0, g
+    name = unique_name("gauges")
+    for db in fresh_pair:
+        db.psql("insert into metrics (id, bucket, name, count) values ('%s', now() - interval '3 hours', '%s', 1)"
+                % (new_id(), name))
+    rc, out, err = run_maint(["gc", "--once"], fresh_pair, {"REPAIR_LOOKBACK": "0s"})
+    assert rc == 0, out + err
+    # A late write lands in an hour gc rolled up.
+    for db in fresh_pair:
+        db.psql("insert into metrics (id, bucket, name, count) values ('%s', now() - interval '2 hours', '%s', 1)"
+                % (new_id(), name))
+    svc = m2pg_factory(fresh_pair)
+    wait_until(lambda: len(store_gauges(svc)) == 8, 10, message="the gauges of both databases")
+    g = store_gauges(svc)
+    for db in (1, 2):
+        # The watermark is the start of the last hour that ended 5 minutes ago or more.
+        assert 300 <= g[("m2pg_rollup_lag_seconds", db)] <= 3900 + 60, g
+        assert g[("m2pg_rollup_dirty_hours", db)] == 1, g
