@@ -46,7 +46,9 @@
 /* An hour is rolled up once it ended this long ago: l2met sends each minute's summary within
  * seconds of its end, so most hours are rolled up once; a later write marks its hour dirty. */
 #define ROLLUP_DELAY_US (INT64_C(5) * 60 * 1000000)
-#define ROLLUP_BATCH_HOURS 168
+/* A day of hours per statement: a late write into an hour being computed waits for that
+ * statement's commit (the dirty hour's row lock), a few seconds at most even on a first run. */
+#define ROLLUP_BATCH_HOURS 24
 #define ROLLUP_POLL_NS 20000000L
 /* A conversion reads the whole table once (and a table of the original m2pg is rewritten to
  * its new types): an operator runs `m2pg migrate` for it and waits. */
@@ -521,7 +523,7 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 /* Brings a database's hour and day rollups up to date: claims the hours closed before
  * now - ROLLUP_DELAY and the dirty ones (m2pg_rollup_claim), waits until the writes to
  * metrics open at that moment have ended (so that the rows they wrote before the claim are seen,
- * and those after it marked the hour dirty again), then computes the hours, a week of them per
+ * and those after it marked the hour dirty again), then computes the hours, a day of them per
  * statement. Hours left claimed (a wait that timed out, a failure) are claimed again next time. */
 static void rollup_database(Maint *m, int i, int64_t now)
 {
