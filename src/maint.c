@@ -514,7 +514,9 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 	}
 	if (parts)
 		PQclear(parts);
-	log_info("at=gc db=%d cutoff=%s deleted=%llu dropped_partitions=%d measure#m2pg.gc.ms=%lld", i + 1, cut,
+	char shown[40];
+	tm_format_rfc3339(cutoff, shown);
+	log_info("at=gc db=%d cutoff=%s deleted=%llu dropped_partitions=%d measure#m2pg.gc.ms=%lld", i + 1, shown,
 		 (unsigned long long)total, dropped, (long long)((now_mono_us() - start) / 1000));
 }
 
@@ -576,13 +578,14 @@ static void rollup_database(Maint *m, int i, int64_t now)
 	buf_free(&arr);
 	PQclear(hours);
 	if (cfg->rollup_retention_us && m->conn[i]) {
-		char rcut[40];
+		char rcut[40], shown[40];
 		tm_format_pg(now - cfg->rollup_retention_us, rcut);
+		tm_format_rfc3339(now - cfg->rollup_retention_us, shown);
 		const char *p[] = {rcut};
 		PGresult *r = run(m, i, "rollup-expire", SCHEMA_ROLLUP_EXPIRE_SQL, 1, p, NULL, NULL, false);
 		if (r) {
 			if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
-				log_info("at=rollup-expire db=%d cutoff=%s removed=%s", i + 1, rcut, PQgetvalue(r, 0, 0));
+				log_info("at=rollup-expire db=%d cutoff=%s removed=%s", i + 1, shown, PQgetvalue(r, 0, 0));
 			PQclear(r);
 		}
 	}

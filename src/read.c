@@ -1095,7 +1095,9 @@ void read_series(Web *w, struct evhttp_request *req, int64_t start_us, const Rea
 	rr->req = req;
 	rr->start_us = start_us;
 	rr->from_us = spec->from_us;
-	rr->to_us = spec->to_us;
+	/* A whole second as the end takes in that second: a read to 23:59:59 holds a bucket at
+	 * 23:59:59.5, and ends where the day's rollup does, which it can then use. */
+	rr->to_us = spec->to_us % 1000000 == 0 && spec->to_us < TM_MAX_US ? spec->to_us + 999999 : spec->to_us;
 	rr->res = spec->res;
 	rr->by_source = spec->by_source;
 	rr->fmt = fmt;
@@ -1105,7 +1107,7 @@ void read_series(Web *w, struct evhttp_request *req, int64_t start_us, const Rea
 	for (size_t i = 0; i < n; i++)
 		rr->ok[i] = true;
 	tm_format_pg(spec->from_us, rr->from);
-	tm_format_pg(spec->to_us, rr->to);
+	tm_format_pg(rr->to_us, rr->to);
 	snprintf(rr->limit, sizeof(rr->limit), "%d", cfg->read_max_rows + 1);
 	snprintf(rr->probe_limit, sizeof(rr->probe_limit), "%d",
 		 (cfg->read_max_rows < PROBE_ROWS ? cfg->read_max_rows : PROBE_ROWS) + 1);

@@ -126,27 +126,44 @@ const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 	"    ON CONFLICT (bucket) DO UPDATE SET claimed = false WHERE rollup_dirty.claimed;" \
 	"   RETURN NULL;" \
 	"  END $f$;" \
+	/* An UPDATE can move a row from one hour to another: both are marked. */ \
+	"  CREATE OR REPLACE FUNCTION m2pg_rollup_mark_update() RETURNS trigger LANGUAGE plpgsql AS $f$" \
+	"  BEGIN" \
+	"   INSERT INTO rollup_dirty (bucket) SELECT x.h FROM (SELECT DISTINCT date_trunc('hour', r.bucket, 'UTC') AS h" \
+	"    FROM (SELECT bucket FROM m2pg_rows UNION ALL SELECT bucket FROM m2pg_new) r, rollup_state s" \
+	"    WHERE r.bucket < s.watermark) x" \
+	"    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.bucket = x.h AND NOT d.claimed) ORDER BY 1" \
+	"    ON CONFLICT (bucket) DO UPDATE SET claimed = false WHERE rollup_dirty.claimed;" \
+	"   RETURN NULL;" \
+	"  END $f$;" \
 	"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'm2pg_rollup_insert' AND tgrelid = 'metrics'::regclass) THEN" \
 	"   CREATE TRIGGER m2pg_rollup_insert AFTER INSERT ON metrics REFERENCING NEW TABLE AS m2pg_rows" \
 	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark();" \
 	"   CREATE TRIGGER m2pg_rollup_delete AFTER DELETE ON metrics REFERENCING OLD TABLE AS m2pg_rows" \
 	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark();" \
-	"   CREATE TRIGGER m2pg_rollup_update AFTER UPDATE ON metrics REFERENCING OLD TABLE AS m2pg_rows" \
-	"    FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark();" \
 	"  END IF;" \
-	/* Claims the hours to compute: those closed before p_until since the watermark (on the \
-	 * first run, the hours holding rows, found by one scan, and every hour of the last week, \
-	 * where writes land), and the dirty ones; forgets the dirty hours that start before p_cut \
-	 * (RETENTION's cutoff). Returns the claimed hours in order. */ \
+	"  DROP TRIGGER IF EXISTS m2pg_rollup_update ON metrics;" \
+	"  CREATE TRIGGER m2pg_rollup_update AFTER UPDATE ON metrics" \
+	"   REFERENCING OLD TABLE AS m2pg_rows NEW TABLE AS m2pg_new" \
+	"   FOR EACH STATEMENT EXECUTE FUNCTION m2pg_rollup_mark_update();" \
+	/* Claims the hours to compute: the dirty ones, and those closed before p_until since the \
+	 * watermark (on the first run, the hours holding rows, found by one scan, and every hour \
+	 * of the last week, where writes land; and none before p_cut, RETENTION's cutoff, where \
+	 * rollups start). First it forgets the dirty hours that start before p_cut: they were \
+	 * rolled up when their rows were all there. Hours reached for the first time are rolled up \
+	 * from what rows are left, even before p_cut (a gc stopped for longer than RETENTION), so \
+	 * that their rollups answer what their rows would. Returns the claimed hours in order. */ \
 	"  CREATE OR REPLACE FUNCTION m2pg_rollup_claim(p_until timestamptz, p_cut timestamptz)" \
 	"   RETURNS SETOF timestamptz LANGUAGE plpgsql AS $f$" \
 	"   DECLARE wm timestamptz; s timestamptz;" \
 	"   BEGIN" \
 	"    SELECT watermark INTO wm FROM rollup_state FOR UPDATE;" \
 	"    p_until := date_trunc('hour', p_until, 'UTC');" \
+	"    DELETE FROM rollup_dirty WHERE bucket < p_cut;" \
 	"    IF wm < p_until THEN" \
-	"     s := greatest(wm, date_trunc('hour', p_cut - interval '1 microsecond', 'UTC') + interval '1 hour');" \
+	"     s := wm;" \
 	"     IF wm = '-infinity' THEN" \
+	"      s := date_trunc('hour', p_cut - interval '1 microsecond', 'UTC') + interval '1 hour';" \
 	"      SELECT greatest(s, date_trunc('hour', min(bucket), 'UTC')) INTO s FROM metrics;" \
 	"      UPDATE rollup_state SET kept_from = coalesce(s, p_until);" \
 	"      INSERT INTO rollup_dirty (bucket, claimed)" \
@@ -160,7 +177,6 @@ const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 	"      ON CONFLICT (bucket) DO UPDATE SET claimed = true;" \
 	"     UPDATE rollup_state SET watermark = p_until;" \
 	"    END IF;" \
-	"    DELETE FROM rollup_dirty WHERE bucket < p_cut;" \
 	"    UPDATE rollup_dirty SET claimed = true WHERE NOT claimed;" \
 	"    RETURN QUERY SELECT bucket FROM rollup_dirty WHERE claimed ORDER BY bucket;" \
 	"   END $f$;" \
@@ -280,12 +296,12 @@ const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 #define MIGRATE_DO \
 	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
 	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
-	"     AND to_regprocedure('m2pg_rollup_plan(timestamptz,timestamptz,boolean)') IS NOT NULL THEN" \
+	"     AND to_regprocedure('m2pg_rollup_mark_update()') IS NOT NULL THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  PERFORM pg_advisory_xact_lock(7235188473);" \
 	"  SELECT relkind::text INTO kind FROM pg_class WHERE oid = to_regclass('metrics');" \
-	"  IF kind = 'p' AND to_regprocedure('m2pg_rollup_plan(timestamptz,timestamptz,boolean)') IS NOT NULL THEN" \
+	"  IF kind = 'p' AND to_regprocedure('m2pg_rollup_mark_update()') IS NOT NULL THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  IF kind = 'r' THEN" \
