@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from m2pg_sys import (PG_BIN, STATS, assert_created, assert_read_ok, close, new_id, run_cli,
+from test_partitions import events as logfmt_events, run_maint as maint
+from m2pg_sys import (PG_BIN, STATS, assert_created, assert_read_ok, close, new_id,
                       sql_literal, sql_number, unique_name, wait_until)
 
 HOUR = 3600
@@ -29,7 +30,6 @@ WRITE_MS = 500
 # Hints are retried with backoff up to 5 s while a connection is up: a database that returns
 # has its hints within this bound.
 HANDOFF_BOUND = 15
-LOGFMT_PAIR = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
 # --------------------------------------------------------------------------
@@ -229,21 +229,6 @@ def hour_rollup(db, name, source, hour):
 # processes
 
 
-def logfmt_events(text, at):
-    out = []
-    for line in text.splitlines():
-        rec = {k: v[1:-1] if v.startswith('"') else v for k, v in LOGFMT_PAIR.findall(line)}
-        if rec.get("at") == at:
-            out.append(rec)
-    return out
-
-
-def maint(args, dbs, env=None, timeout=60):
-    overrides = {"DATABASE_URLS": "|".join(db.url() for db in dbs)}
-    overrides.update(env or {})
-    return run_cli(args, overrides, timeout=timeout)
-
-
 def gc_once(dbs, env=None):
     """`m2pg gc --once` (without its repair, which tests run on purpose); returns its log.
 
@@ -267,6 +252,11 @@ def start(factory, dbs, extra_env=None, write_timeout_ms=None):
     for db in dbs:
         db.wait_for_schema()
     return svc
+
+
+def readers(factory, dbs):
+    """m2pg reading through the rollups, and a reference reading every row."""
+    return start(factory, dbs), start(factory, dbs, {"READ_AGGREGATE": "0"})
 
 
 def wait_connected(svc):
@@ -733,8 +723,7 @@ def test_gc_logs_the_hours_it_claimed_and_rolled_up_per_database(world):
 
 def test_rows_loaded_by_sql_before_the_first_gc_are_all_rolled_up(fresh_pair, m2pg_factory):
     dbs = fresh_pair
-    agg = start(m2pg_factory, dbs)
-    ref = start(m2pg_factory, dbs, {"READ_AGGREGATE": "0"})
+    agg, ref = readers(m2pg_factory, dbs)
     now = int(time.time())
     prefix = unique_name("sql") + "."
     rng = random.Random(6)
@@ -781,8 +770,7 @@ def test_rows_loaded_by_sql_before_the_first_gc_are_all_rolled_up(fresh_pair, m2
 
 def test_rollups_outlive_retention_and_go_with_rollup_retention(fresh_pair, m2pg_factory):
     dbs = fresh_pair
-    agg = start(m2pg_factory, dbs)
-    ref = start(m2pg_factory, dbs, {"READ_AGGREGATE": "0"})
+    agg, ref = readers(m2pg_factory, dbs)
     now = int(time.time())
     prefix = unique_name("ret") + "."
     name = prefix + "x"
