@@ -183,12 +183,14 @@ const char SCHEMA_NAMES_FILL_SQL[] = NAMES_FILL_SQL;
 	/* Computes claimed hours (sorted) from the rows, a run of consecutive hours of one day in \
 	 * one statement, then the days they fall in that are before the watermark from the hours. \
 	 * A run whose rows cannot be summed (a float underflow) stays dirty: reads use its rows. \
-	 * Returns the hours computed and the hours that failed. */ \
+	 * Returns the hours computed and the hours that failed. Two gc processes compute one \
+	 * after the other (an advisory lock), not into each other's rows. */ \
 	"  CREATE OR REPLACE FUNCTION m2pg_rollup_compute(p_hours timestamptz[], OUT done int, OUT failed int)" \
 	"   LANGUAGE plpgsql AS $f$" \
 	"   DECLARE i int := 1; n int := coalesce(cardinality(p_hours), 0); lo timestamptz; hi timestamptz;" \
 	"    d timestamptz; wm timestamptz;" \
 	"   BEGIN" \
+	"    PERFORM pg_advisory_xact_lock(7235188474);" \
 	"    done := 0; failed := 0;" \
 	"    WHILE i <= n LOOP" \
 	"     lo := p_hours[i]; hi := lo + interval '1 hour'; i := i + 1;" \
