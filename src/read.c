@@ -721,12 +721,15 @@ static bool same_digest(const PGresult *a, int ra, const PGresult *b, int rb)
 static void submit_phase(ReadReq *rr, Phase phase);
 
 /* Walks the databases' sorted aggregates side by side. A group every answering database has
- * with the same count and digest is final; any other goes to the group-rows phase. */
+ * with the same count and digest is final; any other goes to the group-rows phase, unless
+ * RETENTION has removed its rows (its rollups are all that is left): then the database whose
+ * rollups hold the most rows answers for it. */
 static void merge_aggregates(ReadReq *rr)
 {
 	int ndbs = rr->web->ndbs;
 	int pos[CFG_MAX_DATABASES] = {0};
 	uint32_t ndiff = 0;
+	int64_t rows_kept_from = cfg->retention_us ? now_wall_us() - cfg->retention_us : INT64_MIN;
 	pgarr_begin(&rr->names, PGARR_OID_TEXT);
 	pgarr_begin(&rr->lo, PGARR_OID_TIMESTAMPTZ);
 	pgarr_begin(&rr->hi, PGARR_OID_TIMESTAMPTZ);
@@ -744,12 +747,18 @@ static void merge_aggregates(ReadReq *rr)
 			break;
 		const PGresult *fr = rr->agg[first];
 		int frow = pos[first];
+		const PGresult *most = fr;
+		int most_row = frow;
 		bool agree = true;
 		for (int i = 0; i < ndbs; i++) {
 			if (!rr->ok[i])
 				continue;
 			if (pos[i] < PQntuples(rr->agg[i]) && cmp_key(rr->agg[i], pos[i], fr, frow) == 0) {
 				agree &= same_digest(rr->agg[i], pos[i], fr, frow);
+				if (get_i64(rr->agg[i], pos[i], AGG_N) > get_i64(most, most_row, AGG_N)) {
+					most = rr->agg[i];
+					most_row = pos[i];
+				}
 				if (i != first)
 					pos[i]++;
 			} else {
@@ -763,6 +772,12 @@ static void merge_aggregates(ReadReq *rr)
 		const char *source = has_source ? PQgetvalue(fr, frow, AGG_SOURCE) : NULL;
 		size_t source_len = (size_t)PQgetlength(fr, frow, AGG_SOURCE);
 		int64_t g = get_i64(fr, frow, AGG_G) + PG_EPOCH_US;
+		int64_t hi = tm_next(g, rr->res) - 1;
+		if (!agree && hi < rows_kept_from) {
+			agree = true;
+			fr = most;
+			frow = most_row;
+		}
 		if (agree) {
 			RollAcc acc;
 			agg_to_acc(fr, frow, &acc);
@@ -776,7 +791,6 @@ static void merge_aggregates(ReadReq *rr)
 			continue;
 		}
 		int64_t lo = g > rr->from_us ? g : rr->from_us;
-		int64_t hi = tm_next(g, rr->res) - 1;
 		pgarr_add_text(&rr->names, name, len);
 		pgarr_add_timestamptz(&rr->lo, lo);
 		pgarr_add_timestamptz(&rr->hi, hi < rr->to_us ? hi : rr->to_us);
