@@ -279,8 +279,9 @@ static void conn_send_setup(Conn *c)
 	buf_addf(&sql,
 		 "%sDO $p$ BEGIN PERFORM m2pg_partitions_make(now(), now() + make_interval(days => %d), %d); "
 		 "EXCEPTION WHEN OTHERS THEN RAISE WARNING 'partitions ahead not made: %%', SQLERRM; END $p$;"
-		 "SET statement_timeout = %lld;",
-		 SCHEMA_SETUP_SQL, cfg->partition_ahead, cfg->partition_days, (long long)timeout * 6);
+		 "SET statement_timeout = %lld;%s",
+		 SCHEMA_SETUP_SQL, cfg->partition_ahead, cfg->partition_days, (long long)timeout * 6,
+		 SCHEMA_SESSION_SQL);
 	bool sent = PQsetnonblocking(c->pg, 1) == 0 && PQsendQuery(c->pg, sql.p);
 	buf_free(&sql);
 	if (!sent) {

@@ -16,6 +16,8 @@
  * catalogue entries otherwise, cheap enough for every connection's setup); idempotent; one
  * simple-query string. */
 extern const char SCHEMA_SETUP_SQL[];
+/* Settings of the web process's sessions. */
+extern const char SCHEMA_SESSION_SQL[];
 /* The same, for `m2pg migrate`: its last result is one row, what the migration did (empty when
  * the database needed nothing). */
 extern const char SCHEMA_MIGRATE_SQL[];
