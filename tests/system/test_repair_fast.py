@@ -13,10 +13,11 @@ import uuid
 from m2pg_sys import run_cli, sql_literal
 
 HOUR = 3600
-STEP = 300  # a row every 5 minutes per series
+STEP = 600  # a row every 10 minutes per series
 DAYS = 3
 # (name, source) of each series: one name under two sources, and unassigned ones.
-SERIES = [("fast.a", None), ("fast.b", "web.1"), ("fast.b", "web.2"), ("fast.c", None)]
+SERIES = [("fast.a", None), ("fast.b", "web.1"), ("fast.b", "web.2"), ("fast.c", None)] + \
+    [("fast.s%02d" % k, None) for k in range(36)]
 
 LOGFMT_PAIR = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
 
@@ -77,9 +78,9 @@ def insert(db, rows):
 
 
 def delete(db, rows):
-    if rows:
+    for k in range(0, len(rows), 500):
         db.psql("delete from metrics where id in (%s)"
-                % ", ".join(sql_literal(r["id"]) for r in rows))
+                % ", ".join(sql_literal(r["id"]) for r in rows[k:k + 500]))
 
 
 def ids(db):
@@ -139,18 +140,22 @@ def test_repair_copies_rows_missing_in_rolled_up_hours_and_the_open_hour(fresh_p
     now = int(time.time())
     rows = fill_and_roll_up(fresh_pair, now)
 
-    # Missing from B: rows scattered over old hours, a whole group of one hour (B then has no
-    # rollup row for it), and rows of the open hour (after the watermark). Missing from A: a
-    # few old rows.
-    scattered = pick(rows, now, 3 * HOUR, 2 * 86400, 97)
+    # Missing from B: a row of two series in an old hour of each day, a whole group of one
+    # hour (B then has no rollup row for it), and rows of the open hour (after the watermark).
+    # Missing from A: a row of a third series in the same hours. A few groups of a day: their
+    # ids are read by group.
+    def one(name, hour):
+        return [r for r in rows if r["name"] == name and hour <= r["bucket"] < hour + HOUR][:1]
+
+    hours = [(now - (4 + 24 * d) * HOUR) // HOUR * HOUR for d in range(DAYS)]
+    scattered = [r for h in hours for r in one("fast.s00", h) + one("fast.s01", h)]
     whole_hour = (now - 5 * HOUR) // HOUR * HOUR
     whole = [r for r in rows if r["name"] == "fast.b" and r["source"] == "web.2"
              and whole_hour <= r["bucket"] < whole_hour + HOUR]
     open_hour = pick(rows, now, 0, 10 * 60, 3)
-    missing_2 = unique(scattered + whole + open_hour)
-    missing_1 = pick(rows, now, 3 * HOUR, 3 * 86400, 211)
-    missing_1 = [r for r in missing_1 if r not in missing_2]
-    assert len(whole) == 12 and open_hour and len(scattered) > 5 and len(missing_1) > 3
+    missing_2 = scattered + whole + open_hour
+    missing_1 = [r for h in hours for r in one("fast.s02", h)]
+    assert len(whole) == HOUR // STEP and open_hour and len(scattered) == 2 * DAYS
     delete(b, missing_2)
     delete(a, missing_1)
     gc_once(fresh_pair)  # B's and A's rollups now show what they lack
@@ -159,10 +164,12 @@ def test_repair_copies_rows_missing_in_rolled_up_hours_and_the_open_hour(fresh_p
     assert_repaired(fresh_pair, rows, missing_1, missing_2, first)
     old = missing_1 + scattered + whole
     groups = {group(r) for r in old}
-    # Only the groups that differ were read, by the rollups; the open hour by windows.
+    # Only the groups that differ were read, by the rollups (a few groups of a day: by group);
+    # the open hour by windows.
     assert int(first["groups"]) == len(groups), first["stdout"]
-    assert sum(int(e["groups"]) for e in log_events(first["stdout"], "repair-groups-differ")) \
-        == len(groups), first["stdout"]
+    differ = log_events(first["stdout"], "repair-groups-differ")
+    assert sum(int(e["groups"]) for e in differ) == len(groups), first["stdout"]
+    assert "group" in {e["by"] for e in differ}, first["stdout"]
     assert int(first["hours"]) >= DAYS * 24 - 2, first["stdout"]
     windows = log_events(first["stdout"], "repair-window-differs")
     assert windows and all(log_time(w["from"]) > now - 2 * HOUR for w in windows), first["stdout"]
@@ -174,14 +181,15 @@ def test_repair_copies_rows_missing_in_rolled_up_hours_and_the_open_hour(fresh_p
 
     gc_once(fresh_pair)
     assert hour_rollups(a) == hour_rollups(b)
-    assert len(hour_rollups(a)) >= DAYS * 24 * len(SERIES)
+    assert len(hour_rollups(a)) >= (DAYS * 24 - 2) * len(SERIES)
 
 
 def test_repair_right_after_deletes_rolls_the_dirty_hours_up_first(fresh_pair):
     a, b = fresh_pair
     now = int(time.time())
     rows = fill_and_roll_up(fresh_pair, now)
-    missing_2 = unique(pick(rows, now, 3 * HOUR, 3 * 86400, 53) + pick(rows, now, 0, 10 * 60, 2))
+    # Most groups of each day: their ids are read by a scan of the day's hours.
+    missing_2 = unique(pick(rows, now, 3 * HOUR, 3 * 86400, 5) + pick(rows, now, 0, 10 * 60, 2))
     delete(b, missing_2)
     # No gc: B's hours holding the deleted rows are dirty, and its rollups still count them.
     dirty = int(b.scalar("select count(*) from rollup_dirty"))
@@ -191,6 +199,9 @@ def test_repair_right_after_deletes_rolls_the_dirty_hours_up_first(fresh_pair):
     assert_repaired(fresh_pair, rows, [], missing_2, first)
     claimed = {e["db"]: int(e["claimed"]) for e in log_events(first["stdout"], "rollup")}
     assert claimed.get("2", 0) >= dirty, first["stdout"]
+    differ = log_events(first["stdout"], "repair-groups-differ")
+    assert "range" in {e["by"] for e in differ}, first["stdout"]
+    assert int(first["groups"]) == len({group(r) for r in missing_2 if r["bucket"] < now - 2 * HOUR})
 
     second = repair(fresh_pair)
     assert (second["copied_db1"], second["copied_db2"]) == ("0", "0"), second["stdout"]
@@ -226,7 +237,8 @@ def test_an_hour_that_stays_dirty_is_compared_by_its_rows(fresh_pair):
     first = repair(fresh_pair)
     assert_repaired(fresh_pair, rows, [], missing_2, first)
     windows = log_events(first["stdout"], "repair-window-differs")
-    assert any(log_time(w["from"]) == stuck for w in windows), first["stdout"]
+    assert any(log_time(w["from"]) < stuck + HOUR and log_time(w["to"]) > stuck
+               for w in windows), first["stdout"]
     groups = {group(r) for r in missing_2 if group(r)[2] not in dirty}
     assert int(first["groups"]) == len(groups), first["stdout"]
 
