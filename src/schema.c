@@ -506,14 +506,16 @@ const char SCHEMA_REPAIR_IDS_SQL[] =
 	"SELECT m.id FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[]) "
 	"AS g(name, lo, hi, source) JOIN metrics m ON m.name = g.name AND m.bucket >= g.lo "
 	"AND m.bucket < g.hi AND m.source IS NOT DISTINCT FROM g.source";
-/* The same groups' ids from one scan of [$5, $6) (a hash join): where they hold most of its
- * rows, one scan beats an index descent per group, which reads the rows of a group from as
- * many pages when rows are stored in time order. */
+/* The same groups' ids from one scan of [$5, $6): where they hold much of its rows, one scan
+ * beats an index descent per group, which reads a group's rows from as many pages when rows are
+ * stored in time order. Run with nested loops and merge joins off, it is a hash semi-join on
+ * (name, hour): date_bin is plain arithmetic, where date_trunc in UTC measured 2 us a row. */
 const char SCHEMA_REPAIR_RANGE_IDS_SQL[] =
 	"DECLARE m2pg_repair_ids NO SCROLL CURSOR FOR SELECT m.id FROM metrics m "
-	"JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[]) AS g(name, lo, hi, source) "
-	"ON m.name = g.name AND date_trunc('hour', m.bucket, 'UTC') = g.lo AND m.source IS NOT DISTINCT FROM g.source "
-	"WHERE m.bucket >= $5::timestamptz AND m.bucket < $6::timestamptz";
+	"WHERE m.bucket >= $5::timestamptz AND m.bucket < $6::timestamptz AND EXISTS (SELECT FROM "
+	"unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[]) AS g(name, lo, hi, source) "
+	"WHERE g.name = m.name AND g.lo = date_bin('1 hour', m.bucket, '2000-01-01 00:00:00+00') "
+	"AND g.source IS NOT DISTINCT FROM m.source)";
 /* No index has bucket first, so min(bucket) reads every row: the rollups know the earliest
  * hour of what they cover, and only the rows outside it are read (the pruned partitions
  * before kept_from; after the watermark only when the rollups hold nothing). It may be an
