@@ -52,6 +52,21 @@ extern const char SCHEMA_ROLLUP_EXPIRE_SQL[];
  * (estimated), seconds since the rollups' watermark (-1: none yet), dirty hours. */
 extern const char SCHEMA_STORE_STATUS_SQL[];
 
+/* Repair by rollups (binary results). STATE: $1, $2 a range; rows of (watermark, kept_from, a
+ * dirty hour in the range or NULL), one per dirty hour, in no order. HOURS: $1, $2 a range; per hour
+ * (bucket, rows, digest h1, h2), in order. GROUPS: $1 hours (an array); the rollup rows of those
+ * hours (bucket, name, source, rows, h1, h2) in one defined order. IDS: $1 names, $2 and $3
+ * [lo, hi), $4 sources (arrays, one element per group); the ids of those groups' rows, in no
+ * order. RANGE_IDS: the same, and $5, $6 a range holding the groups: declares the cursor
+ * m2pg_repair_ids of their ids. EARLIEST (text): the earliest bucket, perhaps an hour early, as
+ * Unix microseconds. */
+extern const char SCHEMA_REPAIR_STATE_SQL[];
+extern const char SCHEMA_REPAIR_HOURS_SQL[];
+extern const char SCHEMA_REPAIR_GROUPS_SQL[];
+extern const char SCHEMA_REPAIR_IDS_SQL[];
+extern const char SCHEMA_REPAIR_RANGE_IDS_SQL[];
+extern const char SCHEMA_REPAIR_EARLIEST_SQL[];
+
 /* Reads take $1 regex, $2 and $3 inclusive time bounds, $4 a row limit, $5 a source regex
  * (NULL: any); the aggregate takes a date_trunc() unit as $5 and the source regex as $6; the
  * group rows take $1 names, $2 and $3 bounds (binary arrays), $4, and $5 the source regex or,
