@@ -664,7 +664,7 @@ static void *range_fetch(void *arg)
 	if (r)
 		PQclear(r);
 	f->ok = ok && r && !stopping;
-	if (f->ok) /* here, each database's in its thread: a million ids take 0.2 s */
+	if (f->ok && f->set.n) /* here, each database's in its thread: a million ids take 0.2 s */
 		qsort(f->set.ids, f->set.n, sizeof(Uuid), cmp_uuid);
 	return NULL;
 }
@@ -719,7 +719,8 @@ static void repair_groups(Maint *m, Cover *c, Groups *g, bool by_range)
 			if (!res[i])
 				continue;
 			idset_add_result(&sets[i], &cap, res[i]);
-			qsort(sets[i].ids, sets[i].n, sizeof(Uuid), cmp_uuid);
+			if (sets[i].n)
+				qsort(sets[i].ids, sets[i].n, sizeof(Uuid), cmp_uuid);
 		}
 		clear_each(res);
 	}
