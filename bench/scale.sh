@@ -603,37 +603,37 @@ summ "gc --once after the delete (rollups of every hour again)" "${RP_GC[2]} s, 
 # ---------- 8. ingest ----------
 
 declare -A I_RATE I_P50 I_P99 I_OK I_OTHER I_ROWS I_CHECK
-ingest_phases() { # KEY(new|base): single POSTs at 64 connections, batches of 1,000 at 8
-	local key=$1 base line end prev cur ph
+# KEY(new|base) DATABASE PHASE(single|batch): single POSTs at 64 connections, or batches of 1,000 at
+# 8, through the m2pg running.
+ingest_phase() {
+	local key=$1 base line end prev cur ph=$3
 	base=$(date +%s)
-	for ph in single batch; do
-		local conns=64 script=bench/scale_post.lua extra=() prefix="ingest.$key.$ph" per=1
-		[ "$ph" = batch ] && conns=8 script=bench/scale_batch.lua extra=(1000) per=1000
-		progress "ingest, $key m2pg: $ph POSTs, $conns connections ($INGEST_SECONDS s)"
-		sql1 "CHECKPOINT" >/dev/null
-		sql2 "CHECKPOINT" >/dev/null
-		run - "$VAR/wrk-$key-$ph.txt" timeout -k 5 $((INGEST_SECONDS + 30)) wrk -t2 -c"$conns" -d"${INGEST_SECONDS}s" --latency \
-			-s "$script" "$URL/metrics" -- "$(calc "$INGEST_SECONDS - 1.2" 1)" "$base" "$prefix" "${extra[@]}" ||
-			{ cat "$VAR/wrk-$key-$ph.txt" >&2; die "wrk failed (var/scale/wrk-$key-$ph.txt)"; }
-		check_web "ingest ($key, $ph)"
-		line=$(sed -n 's/^BENCH //p' "$VAR/wrk-$key-$ph.txt")
-		[ -n "$line" ] || die "wrk printed no BENCH line (var/scale/wrk-$key-$ph.txt)"
-		I_OK[$key$ph]=$(field ok "$line")
-		I_OTHER[$key$ph]=$(field other "$line")
-		I_RATE[$key$ph]=$(calc "$(field ok "$line") * $per / $(field window_s "$line")" 0)
-		I_P50[$key$ph]=$(calc "$(field p50_ms "$line")")
-		I_P99[$key$ph]=$(calc "$(field p99_ms "$line")")
-		# The slower database goes on after the answer: count until two counts agree.
-		end=$(($(date +%s) + 10)) prev=""
-		while :; do
-			cur="$(psql_on "$PGPORT1" -d "$2" -c "SELECT count(*) FROM metrics WHERE name LIKE '$prefix.%'") $(psql_on "$PGPORT2" -d "$2" -c "SELECT count(*) FROM metrics WHERE name LIKE '$prefix.%'")"
-			[ "$cur" = "$prev" ] || [ "$(date +%s)" -ge "$end" ] && break
-			prev=$cur
-			sleep 0.5
-		done
-		I_ROWS[$key$ph]="${cur% *} / ${cur#* }"
-		if [ "${cur% *}" = $((I_OK[$key$ph] * per)) ] && [ "${cur#* }" = $((I_OK[$key$ph] * per)) ]; then I_CHECK[$key$ph]=OK; else I_CHECK[$key$ph]=MISMATCH; fi
+	local conns=64 script=bench/scale_post.lua extra=() prefix="ingest.$key.$ph" per=1
+	[ "$ph" = batch ] && conns=8 script=bench/scale_batch.lua extra=(1000) per=1000
+	progress "ingest, $key m2pg: $ph POSTs, $conns connections ($INGEST_SECONDS s)"
+	sql1 "CHECKPOINT" >/dev/null
+	sql2 "CHECKPOINT" >/dev/null
+	run - "$VAR/wrk-$key-$ph.txt" timeout -k 5 $((INGEST_SECONDS + 30)) wrk -t2 -c"$conns" -d"${INGEST_SECONDS}s" --latency \
+		-s "$script" "$URL/metrics" -- "$(calc "$INGEST_SECONDS - 1.2" 1)" "$base" "$prefix" "${extra[@]}" ||
+		{ cat "$VAR/wrk-$key-$ph.txt" >&2; die "wrk failed (var/scale/wrk-$key-$ph.txt)"; }
+	check_web "ingest ($key, $ph)"
+	line=$(sed -n 's/^BENCH //p' "$VAR/wrk-$key-$ph.txt")
+	[ -n "$line" ] || die "wrk printed no BENCH line (var/scale/wrk-$key-$ph.txt)"
+	I_OK[$key$ph]=$(field ok "$line")
+	I_OTHER[$key$ph]=$(field other "$line")
+	I_RATE[$key$ph]=$(calc "$(field ok "$line") * $per / $(field window_s "$line")" 0)
+	I_P50[$key$ph]=$(calc "$(field p50_ms "$line")")
+	I_P99[$key$ph]=$(calc "$(field p99_ms "$line")")
+	# The slower database goes on after the answer: count until two counts agree.
+	end=$(($(date +%s) + 10)) prev=""
+	while :; do
+		cur="$(psql_on "$PGPORT1" -d "$2" -c "SELECT count(*) FROM metrics WHERE name LIKE '$prefix.%'") $(psql_on "$PGPORT2" -d "$2" -c "SELECT count(*) FROM metrics WHERE name LIKE '$prefix.%'")"
+		[ "$cur" = "$prev" ] || [ "$(date +%s)" -ge "$end" ] && break
+		prev=$cur
+		sleep 0.5
 	done
+	I_ROWS[$key$ph]="${cur% *} / ${cur#* }"
+	if [ "${cur% *}" = $((I_OK[$key$ph] * per)) ] && [ "${cur#* }" = $((I_OK[$key$ph] * per)) ]; then I_CHECK[$key$ph]=OK; else I_CHECK[$key$ph]=MISMATCH; fi
 }
 if [ "$INGEST" = 1 ]; then
 	# The last commit before partitions: the parent of the one that made src/partman.c.
@@ -656,16 +656,21 @@ if [ "$INGEST" = 1 ]; then
 	sql1 "CREATE DATABASE $BASE_DB" >/dev/null
 	sql2 "CREATE DATABASE $BASE_DB" >/dev/null
 
-	start_web "$SERVER" "$DBURLS"
-	ingest_phases new postgres
-	stop_m2pg
-	start_web "$BASE_SERVER" "$BASE_URLS"
-	ingest_phases base "$BASE_DB"
-	stop_m2pg
+	# The two builds take turns, phase by phase, each with a fresh process: drift in the load
+	# of a shared machine falls on both.
+	for ph in single batch; do
+		start_web "$SERVER" "$DBURLS"
+		ingest_phase new postgres $ph
+		stop_m2pg
+		start_web "$BASE_SERVER" "$BASE_URLS"
+		ingest_phase base "$BASE_DB" $ph
+		stop_m2pg
+	done
 	say ""
 	say "8. Ingest, as make bench's phases 1 and 2 (wrk, 2 threads, ${INGEST_SECONDS} s, drained; buckets in the last"
 	say "   hour, so rows land in today's partition): m2pg of now on the loaded databases against m2pg"
-	say "   ${BASE_REV:0:12} (the last before partitions, no rollups) on empty databases of the same clusters"
+	say "   ${BASE_REV:0:12} (the last before partitions, no rollups) on empty databases of the same clusters;"
+	say "   the two take turns (new single, old single, new batch, old batch), a fresh process each"
 	sayf '   %-34s %10s %8s %8s %8s %6s %-20s %s\n' phase metrics/s "p50 ms" "p99 ms" 201s other "rows db1 / db2" check
 	for ph in single batch; do
 		for key in new base; do
