@@ -7,11 +7,11 @@
 #      series after the other into database 2, so both physical layouts are measured; plus
 #      SCALE_EXTRA_NAMES (9,000) more names of 3 rows each, so a regex runs over 10,000 names;
 #   2. copies database 1's rows into metrics_flat, an unpartitioned table without rollups
-#      indexed as metrics was before partitions: the baseline of the reads;
+#      indexed as metrics was before partitions, and times the reads of step 4 on it with the
+#      aggregate m2pg sent before rollups (bench/scale_flat_agg.sql): the baseline; then drops it;
 #   3. times the first `m2pg gc --once`, which rolls up every hour and day of the data;
-#   4. times GET /metrics (p50 of SCALE_RUNS after warm-ups) against the aggregate m2pg sent
-#      before rollups (bench/scale_flat_agg.sql) on metrics_flat, and against the rollup
-#      aggregate m2pg sends now (taken from src/schema.c) run directly on database 1;
+#   4. times GET /metrics (p50 of SCALE_RUNS after warm-ups) against that baseline and against
+#      the rollup aggregate m2pg sends now (taken from src/schema.c) run directly on database 1;
 #   5. times a repair of the whole range that finds nothing;
 #   6. times the gc of one expired day (RETENTION such that exactly the oldest day expires) and
 #      shows the dead rows left;
@@ -60,8 +60,9 @@ MAINT_TIMEOUT=${SCALE_MAINT_TIMEOUT_MS:-900000}
 WARMUP=3
 # Cluster settings beyond the defaults, for a load of 40 million rows and a table copy of 20
 # million: memory for index builds, fewer forced checkpoints; and statements over 10 s logged,
-# to report gc's longest. Durability is the default's.
-PG_SETTINGS=(shared_buffers=2GB max_wal_size=8GB maintenance_work_mem=512MB log_min_duration_statement=10s)
+# to report gc's longest. Durability is the default's. The buffers stay modest: the two
+# databases hold about 13 GB, which the kernel's cache holds better than twice.
+PG_SETTINGS=(shared_buffers=1GB max_wal_size=2GB maintenance_work_mem=512MB log_min_duration_statement=10s)
 
 for v in SERIES DAYS EXTRA RUNS SQL_BUDGET INGEST_SECONDS MAINT_TIMEOUT; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench-scale: SCALE_$v must be a whole number" >&2; exit 2; }
@@ -90,7 +91,14 @@ CLUSTERS=""
 
 # ---------- plumbing (as in bench/run.sh) ----------
 
-progress() { printf '[%4ds] %s\n' $(($(date +%s) - BENCH_START)) "$*" >&2; }
+# Each step notes the machine's load average: on a shared machine, the figures of a step taken
+# under load from elsewhere are read with that in mind.
+progress() {
+	local l
+	l=$(cut -d' ' -f1 /proc/loadavg)
+	printf '[%4ds] %s (load %s)\n' $(($(date +%s) - BENCH_START)) "$*" "$l" >&2
+	[ -d "$VAR" ] && echo "$l" >>"$VAR/loadavg.txt"
+}
 
 die() { # also from a $(...) subshell: the main shell is told to exit (trap USR1)
 	printf 'bench-scale: %s\n' "$*" >&2
@@ -371,6 +379,76 @@ say ""
 say "2. metrics_flat in database 1 (COPY FREEZE of metrics' rows in their order, then unique (id),"
 say "   (name, bucket), brin (bucket), ANALYZE): $FLAT_S s, $(sql1 "SELECT pg_size_pretty(pg_total_relation_size('metrics_flat'))")"
 
+# The reads. Their expected answers are computed from the generator's formulas (no table read):
+# names, points (buckets with a count) and the sum of the counts.
+A=$((SERIES < 100 ? SERIES : 100)) # the 100 series of reads (a) and (b): scale.s0000 to s0099
+count7() { echo $((($1 + 2) / 10)); } # how many of 0..N-1 end in 7
+S7=$(count7 "$SERIES")
+X7=$(count7 "$EXTRA")
+X7_POINTS=$(sql1 "SELECT count(DISTINCT (k, ((k * 7919 + j * 104729) % $MINUTES) / 60)) FROM generate_series(0, $EXTRA - 1) k,
+	generate_series(0, 2) j WHERE k % 10 = 7")
+series_sum() { # PREDICATE on s: the sum of the counts of those series
+	sql1 "SELECT coalesce(sum((s + t) % 50 + 1), 0)::int8 FROM generate_series(0, $SERIES - 1) s, generate_series(0, $MINUTES - 1) t WHERE $1"
+}
+declare -A R_RUNS R_DESC R_RE R_RES R_HI R_NAMES R_POINTS R_TARGET R_P50 R_P90 R_FLAT R_FLATN R_AGG R_NOJIT R_ANS R_SUM
+R_DESC[a]="(a) $A series x $DAYS days, hour"
+R_RE[a]='^scale\.s00[0-9][0-9]$' R_RES[a]=hour R_NAMES[a]=$A R_POINTS[a]=$((A * DAYS * 24)) R_TARGET[a]=100
+R_SUM[a]=$(series_sum "s < 100")
+R_DESC[b]="(b) $A series x $DAYS days, day"
+R_RE[b]=${R_RE[a]} R_RES[b]=day R_NAMES[b]=$A R_POINTS[b]=$((A * DAYS)) R_TARGET[b]=50 R_SUM[b]=${R_SUM[a]}
+R_DESC[c]="(c) 1 series x $DAYS days, hour"
+R_RE[c]='^scale\.s0042$' R_RES[c]=hour R_NAMES[c]=1 R_POINTS[c]=$((DAYS * 24)) R_TARGET[c]=20
+R_SUM[c]=$(series_sum "s = 42")
+R_DESC[d]="(d) regex over $((SERIES + EXTRA)) names ($((S7 + X7)) match), hour"
+R_RE[d]='^scale\..*7$' R_RES[d]=hour R_NAMES[d]=$((S7 + X7)) R_POINTS[d]=$((S7 * DAYS * 24 + X7_POINTS)) R_TARGET[d]=
+R_SUM[d]=$(($(series_sum "s % 10 = 7") + $(sql1 "SELECT coalesce(sum(k % 9 + 1) * 3, 0)::int8 FROM generate_series(0, $EXTRA - 1) k WHERE k % 10 = 7")))
+# Not a target: (a) again with \`to\` at the last microsecond, so the range is whole hours. With
+# \`to\` at a whole second (or now), m2pg reads its last, partial hour from rows.
+R_DESC[e]="(a') as (a), to=...:59.999999"
+R_RE[e]=${R_RE[a]} R_RES[e]=hour R_NAMES[e]=$A R_POINTS[e]=${R_POINTS[a]} R_SUM[e]=${R_SUM[a]}
+for k in a b c d e; do
+	R_HI[$k]=$HI_ISO
+done
+R_HI[e]=$(date -u -d "@$((DAYEND - 1))" +%FT%T.999999Z)
+LIMIT=1000001 # m2pg's READ_MAX_ROWS + 1
+
+# pgbench, one client, per-transaction log: sets P50 (ms) and N. After a warm-up run, as many
+# runs as fit in BUDGET seconds, from 3 to RUNS; a warm-up slower than BUDGET is the only run
+# (its data does not stay in memory: more runs would only take longer).
+pgb_p50() { # SCRIPT KEY TAG BUDGET
+	local script=$1 k=$2 tag=$3 budget=$4 t0 one n out=$VAR/pgbench-$3-$2
+	local args=(-n -M extended -f "$script" -c 1 -D "re=${R_RE[$k]}" -D "lo=$LO_ISO" -D "hi=${R_HI[$k]}"
+		-D "res=${R_RES[$k]}" -D "lim=$LIMIT" -h 127.0.0.1 -p "$PGPORT1" -U postgres postgres)
+	t0=$(now_ns)
+	run - "$out.warm.txt" timeout 900 "$PGBIN/pgbench" "${args[@]}" -t 1 2>&1 || { cat "$out.warm.txt" >&2; die "pgbench failed ($out.warm.txt)"; }
+	one=$(calc "($(now_ns) - $t0) / 1e9" 3)
+	if [ "$(calc "$one > $budget" 0)" = 1 ]; then
+		P50=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$out.warm.txt")
+		N=1
+		return 0
+	fi
+	n=$(calc "$budget / $one" 0)
+	[ "$n" -lt 3 ] && n=3
+	[ "$n" -gt "$RUNS" ] && n=$RUNS
+	rm -f "$out".log.*
+	run - "$out.txt" timeout 1800 "$PGBIN/pgbench" "${args[@]}" -t "$n" -l --log-prefix="$out.log" 2>&1 ||
+		{ cat "$out.txt" >&2; die "pgbench failed ($out.txt)"; }
+	P50=$(cat "$out".log.* | awk '{ print $3 / 1000 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+	N=$n
+}
+
+
+# The baseline is measured now, while metrics_flat is in memory as it was just written, then
+# dropped: the rest of the run has the machine's memory to itself.
+progress "the reads in SQL on metrics_flat: the aggregate m2pg sent before rollups"
+for k in a b c d; do
+	pgb_p50 bench/scale_flat_agg.sql "$k" flat "$SQL_BUDGET"
+	R_FLAT[$k]=$P50 R_FLATN[$k]=$N
+done
+R_FLAT[e]=${R_FLAT[a]} R_FLATN[e]="(a)" # the same rows
+sql1 "DROP TABLE metrics_flat" >/dev/null
+sql1 "CHECKPOINT" >/dev/null
+
 # ---------- 3. the first gc: the rollups of every hour ----------
 
 progress "m2pg gc --once: the first rollup of $DAYS days in each database"
@@ -399,53 +477,8 @@ done
 
 # ---------- 4. reads ----------
 
-A=$((SERIES < 100 ? SERIES : 100)) # the 100 series of reads (a) and (b): scale.s0000 to s0099
-count7() { echo $((($1 + 2) / 10)); } # how many of 0..N-1 end in 7
-S7=$(count7 "$SERIES")
-X7=$(count7 "$EXTRA")
-X7_POINTS=$(sql1 "SELECT count(DISTINCT (name, date_trunc('hour', bucket, 'UTC'))) FROM metrics WHERE name ~ '^scale\.x.*7$'")
-declare -A R_RUNS R_DESC R_RE R_RES R_HI R_NAMES R_POINTS R_TARGET R_P50 R_P90 R_FLAT R_FLATN R_AGG R_ANS R_SUM
-R_DESC[a]="(a) $A series x $DAYS days, hour"
-R_RE[a]='^scale\.s00[0-9][0-9]$' R_RES[a]=hour R_NAMES[a]=$A R_POINTS[a]=$((A * DAYS * 24)) R_TARGET[a]=100
-R_DESC[b]="(b) $A series x $DAYS days, day"
-R_RE[b]=${R_RE[a]} R_RES[b]=day R_NAMES[b]=$A R_POINTS[b]=$((A * DAYS)) R_TARGET[b]=50
-R_DESC[c]="(c) 1 series x $DAYS days, hour"
-R_RE[c]='^scale\.s0042$' R_RES[c]=hour R_NAMES[c]=1 R_POINTS[c]=$((DAYS * 24)) R_TARGET[c]=20
-R_DESC[d]="(d) regex over $((SERIES + EXTRA)) names ($((S7 + X7)) match), hour"
-R_RE[d]='^scale\..*7$' R_RES[d]=hour R_NAMES[d]=$((S7 + X7)) R_POINTS[d]=$((S7 * DAYS * 24 + X7_POINTS)) R_TARGET[d]=
-# Not a target: (a) again with \`to\` at the last microsecond, so the range is whole hours. With
-# \`to\` at a whole second (or now), m2pg reads its last, partial hour from rows.
-R_DESC[e]="(a') as (a), to=...:59.999999"
-R_RE[e]=${R_RE[a]} R_RES[e]=hour R_NAMES[e]=$A R_POINTS[e]=${R_POINTS[a]}
-for k in a b c d e; do
-	R_HI[$k]=$HI_ISO
-done
-R_HI[e]=$(date -u -d "@$((DAYEND - 1))" +%FT%T.999999Z)
-for k in a b c d e; do
-	R_SUM[$k]=$(sql1 "SELECT coalesce(sum(count), 0)::int8 FROM metrics_flat WHERE name ~ '${R_RE[$k]}'")
-done
 "$PY" bench/scale_sql.py src/schema.c SCHEMA_AGG_SQL >"$VAR/agg.sql" || die "bench/scale_sql.py could not read SCHEMA_AGG_SQL"
-LIMIT=1000001 # m2pg's READ_MAX_ROWS + 1
-
-# pgbench, one client, per-transaction log: sets P50 (ms) and N. After a warm-up run, as many
-# runs as fit in BUDGET seconds, from 3 to RUNS.
-pgb_p50() { # SCRIPT KEY TAG BUDGET
-	local script=$1 k=$2 tag=$3 budget=$4 t0 one n out=$VAR/pgbench-$3-$2
-	local args=(-n -M extended -f "$script" -c 1 -D "re=${R_RE[$k]}" -D "lo=$LO_ISO" -D "hi=${R_HI[$k]}"
-		-D "res=${R_RES[$k]}" -D "lim=$LIMIT" -h 127.0.0.1 -p "$PGPORT1" -U postgres postgres)
-	t0=$(now_ns)
-	run - "$out.warm.txt" timeout 900 "$PGBIN/pgbench" "${args[@]}" -t 1 2>&1 || { cat "$out.warm.txt" >&2; die "pgbench failed ($out.warm.txt)"; }
-	one=$(calc "($(now_ns) - $t0) / 1e9" 3)
-	n=$(calc "$budget / $one" 0)
-	[ "$n" -lt 3 ] && n=3
-	[ "$n" -gt "$RUNS" ] && n=$RUNS
-	rm -f "$out".log.*
-	run - "$out.txt" timeout 1800 "$PGBIN/pgbench" "${args[@]}" -t "$n" -l --log-prefix="$out.log" 2>&1 ||
-		{ cat "$out.txt" >&2; die "pgbench failed ($out.txt)"; }
-	P50=$(cat "$out".log.* | awk '{ print $3 / 1000 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-	N=$n
-}
-
+{ echo "SET jit = off;"; cat "$VAR/agg.sql"; } >"$VAR/agg-nojit.sql"
 progress "GET /metrics: $WARMUP warm-ups and $RUNS timed GETs of each read"
 start_web "$SERVER" "$DBURLS"
 WARN=()
@@ -466,16 +499,12 @@ for k in a b c d e; do
 	fi
 done
 stop_m2pg
-progress "the same reads in SQL on database 1: the pre-rollup aggregate on metrics_flat, the rollup aggregate"
+progress "the same reads in SQL on database 1: the rollup aggregate, with and without JIT"
 for k in a b c d e; do
-	if [ "$k" = e ]; then
-		R_FLAT[e]=${R_FLAT[a]} R_FLATN[e]="(a)" # the same rows
-	else
-		pgb_p50 bench/scale_flat_agg.sql "$k" flat "$SQL_BUDGET"
-		R_FLAT[$k]=$P50 R_FLATN[$k]=$N
-	fi
 	pgb_p50 "$VAR/agg.sql" "$k" agg "$SQL_BUDGET"
 	R_AGG[$k]=$P50
+	pgb_p50 "$VAR/agg-nojit.sql" "$k" nojit "$SQL_BUDGET"
+	R_NOJIT[$k]=$P50
 done
 # Where the rollup SQL spends its time, for (a) and (a'): with psql's quoting of variables.
 sed -e "s/:re\b/:'re'/; s/:lo\b/:'lo'/g; s/:hi\b/:'hi'/g; s/:res\b/:'res'/g" "$VAR/agg.sql" >"$VAR/agg-psql.sql"
@@ -488,17 +517,19 @@ say ""
 say "4. GET /metrics over the whole $DAYS days (m2pg reads both databases; p50 and p90 of GETs in a row on one"
 say "   keep-alive connection, after $WARMUP warm-ups (1 for a read over a second): $RUNS, or as many as fit in"
 say "   ${SQL_BUDGET} s but at least 5), against the same read in SQL on database 1 (pgbench -M extended, one client,"
-say "   p50, after a warm-up): flat = the aggregate m2pg sent before rollups, on metrics_flat (runs: as many as fit"
-say "   in ${SQL_BUDGET} s, 3 to $RUNS); rollup = m2pg's SCHEMA_AGG_SQL of now, on database 1's metrics and rollups"
-sayf '   %-42s %5s %9s %9s %10s %5s %9s %9s %9s  %s\n' read runs "p50 ms" "p90 ms" "flat ms" runs "flat/m2pg" "rollup ms" "m2pg/rlp" answer
+say "   p50 after a warm-up; runs: as many as fit in ${SQL_BUDGET} s, 3 to $RUNS, or the warm-up alone when it took"
+say "   longer): flat = the aggregate m2pg sent before rollups, on metrics_flat (measured before the first gc,"
+say "   the table fresh in memory); rollup = m2pg's SCHEMA_AGG_SQL of now, on database 1's metrics and"
+say "   rollups, as m2pg sends it (PostgreSQL's default jit = on) and after SET jit = off"
+sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' read runs "p50 ms" "p90 ms" "flat ms" runs "flat/m2pg" "rollup ms" "m2pg/rlp" "no-JIT ms" answer
 for k in a b c d e; do
-	sayf '   %-42s %5s %9s %9s %10s %5s %9s %9s %9s  %s\n' "${R_DESC[$k]}" "${R_RUNS[$k]}" "${R_P50[$k]}" "${R_P90[$k]}" "${R_FLAT[$k]}" "${R_FLATN[$k]}" \
-		"$(calc "${R_FLAT[$k]} / ${R_P50[$k]}" 1)x" "${R_AGG[$k]}" "$(calc "${R_P50[$k]} / ${R_AGG[$k]}")x" "${R_ANS[$k]}"
+	sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' "${R_DESC[$k]}" "${R_RUNS[$k]}" "${R_P50[$k]}" "${R_P90[$k]}" "${R_FLAT[$k]}" "${R_FLATN[$k]}" \
+		"$(calc "${R_FLAT[$k]} / ${R_P50[$k]}" 1)x" "${R_AGG[$k]}" "$(calc "${R_P50[$k]} / ${R_AGG[$k]}")x" "${R_NOJIT[$k]}" "${R_ANS[$k]}"
 done
 say "   (to=$HI_ISO except (a'), to=${R_HI[e]}: the range is then whole hours, all served by rollups,"
 say "   where with to at a whole second m2pg reads the rows of the last hour. flat/m2pg: how many times faster"
 say "   m2pg answers than the flat SQL; m2pg/rlp: m2pg's p50 over its rollup SQL's. EXPLAIN ANALYZE of the"
-say "   rollup SQL of (a) and (a'): var/scale/explain-a.txt, explain-e.txt)"
+say "   rollup SQL of (a) and (a'), JIT on: var/scale/explain-a.txt, explain-e.txt)"
 for w in "${WARN[@]}"; do say "   $w"; done
 for k in a b c; do
 	summ "GET ${R_DESC[$k]}" "${R_P50[$k]} ms (flat SQL ${R_FLAT[$k]} ms)" "<= ${R_TARGET[$k]} ms" "$(pf "$(calc "${R_P50[$k]} <= ${R_TARGET[$k]}" 0)")"
@@ -694,4 +725,4 @@ say "Summary (MAINT_TIMEOUT_MS=$MAINT_TIMEOUT for every gc and repair; m2pg's de
 sayf '   %-58s %-36s %-16s %s\n' what measured target result
 for s in "${SUMMARY[@]}"; do say "   $s"; done
 say ""
-say "load average at end $(cut -d' ' -f1-3 /proc/loadavg); the run took $(($(date +%s) - BENCH_START)) s; logs in var/scale"
+say "load average at end $(cut -d' ' -f1-3 /proc/loadavg), over the steps $(awk '{ s += $1; if ($1 > m) m = $1 } END { printf "%.1f on average, %.1f at most", s / NR, m }' "$VAR/loadavg.txt") (2 cores); the run took $(($(date +%s) - BENCH_START)) s; logs in var/scale"
