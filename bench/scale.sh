@@ -30,7 +30,8 @@
 # SCALE_SQL_BUDGET (20: seconds of timed runs of each read, at least 5 GETs and 3 SQL runs),
 # SCALE_INGEST_SECONDS (10), SCALE_INGEST=0 to skip step 7, M2PG_BIN (./m2pg), SCALE_PG_PORT1,
 # SCALE_PG_PORT2, SCALE_HTTP_PORT, SCALE_KEEP=1 (keep the clusters' data),
-# SCALE_MAINT_TIMEOUT_MS (900000: MAINT_TIMEOUT_MS of every gc and repair).
+# SCALE_MAINT_TIMEOUT_MS (900000: MAINT_TIMEOUT_MS of every gc and repair), SCALE_REPAIR_SECONDS
+# (120: a repair of the deleted rows is stopped after this long).
 set -u
 set -m # every child is a job with its own process group: cleanup can stop a whole pipeline
 cd "$(dirname "$0")/.."
@@ -53,6 +54,10 @@ RUNS=${SCALE_RUNS:-20}
 SQL_BUDGET=${SCALE_SQL_BUDGET:-20}
 INGEST_SECONDS=${SCALE_INGEST_SECONDS:-10}
 INGEST=${SCALE_INGEST:-1}
+# A repair that copies slower than this many seconds allow is stopped (SIGTERM: it reports what it
+# copied) and its rate taken from what it did; the rest is copied with SQL, so that the next step
+# starts from equal databases.
+REPAIR_SECONDS=${SCALE_REPAIR_SECONDS:-120}
 # m2pg's default (60000) cancels a statement of gc that runs longer; at this scale its first
 # rollup computes a week of rows per statement. Raised so that the bench can go on; the longest
 # statement of each gc or repair is reported, against the default.
@@ -64,7 +69,7 @@ WARMUP=3
 # databases hold about 13 GB, which the kernel's cache holds better than twice.
 PG_SETTINGS=(shared_buffers=1GB max_wal_size=2GB maintenance_work_mem=512MB log_min_duration_statement=10s)
 
-for v in SERIES DAYS EXTRA RUNS SQL_BUDGET INGEST_SECONDS MAINT_TIMEOUT; do
+for v in SERIES DAYS EXTRA RUNS SQL_BUDGET INGEST_SECONDS MAINT_TIMEOUT REPAIR_SECONDS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench-scale: SCALE_$v must be a whole number" >&2; exit 2; }
 done
 [ "$SERIES" -ge 40 ] && [ "$SERIES" -le 4000 ] || { echo "bench-scale: SCALE_SERIES from 40 to 4000" >&2; exit 2; }
@@ -181,7 +186,7 @@ summ() { SUMMARY+=("$(printf '%-58s %-36s %-16s %s' "$1" "$2" "$3" "$4")"); } # 
 
 # m2pg's maintenance commands (gc, repair, migrate) with a clean environment: m2pg's defaults but
 # MAINT_TIMEOUT_MS (see MAINT_TIMEOUT), LOG_LEVEL=info for the figures it logs, plus the given
-# VAR=VALUE. Sets MAINT_S, MAINT_LOG and MAINT_LONGEST (seconds of the longest statement on
+# VAR=VALUE; stopped with SIGTERM after MAINT_CAP seconds (status 124). Sets MAINT_S, MAINT_LOG and MAINT_LONGEST (seconds of the longest statement on
 # either cluster, from the servers' log_min_duration_statement lines; 0 when none took 10 s).
 maint() { # NAME [VAR=VALUE...] -- ARGS...
 	local name=$1 envs=() t0 rc i off=()
@@ -191,7 +196,7 @@ maint() { # NAME [VAR=VALUE...] -- ARGS...
 	MAINT_LOG=$VAR/$name.log
 	for i in 1 2; do off[$i]=$(stat -c %s "$VAR/pg$i/server.log" 2>/dev/null || echo 0); done
 	t0=$(now_ns)
-	run - "$MAINT_LOG" timeout 3600 env -i PATH="$PATH" LOG_LEVEL=info DATABASE_URLS="$DBURLS" \
+	run - "$MAINT_LOG" timeout "${MAINT_CAP:-3600}" env -i PATH="$PATH" LOG_LEVEL=info DATABASE_URLS="$DBURLS" \
 		MAINT_TIMEOUT_MS="$MAINT_TIMEOUT" "${envs[@]}" "$SERVER" "$@" 2>&1
 	rc=$?
 	MAINT_S=$(secs_since "$t0")
@@ -573,7 +578,7 @@ say "6. gc of one expired day: RETENTION=${RET}s m2pg gc --once (cutoff $(iso $(
 say "   to start): $GCX_S s in all"
 for i in 1 2; do
 	line=$(grep -E "at=gc db=$i " "$MAINT_LOG" | tail -1)
-	say "   database $i: dropped $(grep -cE "at=gc-drop-partition db=$i " "$MAINT_LOG") partition(s) ($(grep -E "at=gc-drop-partition db=$i " "$MAINT_LOG" | tr ' ' '\n' | sed -n 's/^partition=//p' | paste -sd,)), deleted $(field deleted "$line") rows: $(field 'measure#m2pg.gc.ms' "$line") ms; rollup $(logv 'measure#m2pg.rollup.ms' "at=rollup db=$i " "$MAINT_LOG" | grep . || echo "(nothing to roll up)")"
+	say "   database $i: dropped $(grep -cE "at=gc-drop-partition db=$i " "$MAINT_LOG") partition(s) ($(grep -E "at=gc-drop-partition db=$i " "$MAINT_LOG" | tr ' ' '\n' | sed -n 's/^partition=//p' | paste -sd,)), deleted $(field deleted "$line") rows: $(field 'measure#m2pg.gc.ms' "$line") ms; names-fill $(logv 'measure#m2pg.names_fill.ms' "at=names-fill db=$i " "$MAINT_LOG") ms; rollup $(logv 'measure#m2pg.rollup.ms' "at=rollup db=$i " "$MAINT_LOG" | grep . || echo "(nothing to roll up)")"
 done
 say "   partitions of database 1 before: $BEFORE1"
 say "                             after: $AFTER1"
@@ -593,40 +598,58 @@ RLO_ISO=$(iso $((D0 + 86400)))
 RP_H0=$((D0 + DAYS / 2 * 86400))
 RP_H0_ISO=$(iso "$RP_H0")
 RP_H1_ISO=$(iso $((RP_H0 + 6 * 3600)))
-RP_SQL="WITH d AS (DELETE FROM metrics WHERE name IN ('scale.s0013', 'scale.s0037') OR (name ~ '${R_RE[a]}'
-	AND bucket >= '$RP_H0_ISO' AND bucket < '$RP_H1_ISO') RETURNING 1) SELECT count(*) FROM d"
-declare -A RP_LAYOUT RP_DEL RP_GC RP_GCL RP_S RP_L RP_COPIED RP_RATE RP_WIN RP_AFTER
+RP_PRED="name IN ('scale.s0013', 'scale.s0037') OR (name ~ '${R_RE[a]}' AND bucket >= '$RP_H0_ISO' AND bucket < '$RP_H1_ISO')"
+RP_COLS="id, bucket, name, count, mean, median, min, max, perc95, perc99, last, source"
+# The rows of the predicate that database DB lacks, copied from the other one with SQL.
+restore_rows() { # DB
+	set -o pipefail
+	local from=1
+	[ "$1" = 1 ] && from=2
+	psql_on "$(port_of $from)" -c "COPY (SELECT $RP_COLS FROM metrics WHERE $RP_PRED) TO STDOUT (FORMAT binary)" |
+		psql_on "$(port_of "$1")" -c "CREATE TEMP TABLE r (LIKE metrics)" -c "COPY r ($RP_COLS) FROM STDIN (FORMAT binary)" \
+			-c "INSERT INTO metrics ($RP_COLS) SELECT $RP_COLS FROM r ON CONFLICT (id, bucket) DO NOTHING" >/dev/null
+}
+declare -A RP_LAYOUT RP_DEL RP_GC RP_GCL RP_S RP_L RP_COPIED RP_RATE RP_WIN RP_AFTER RP_STOP
 for db in 2 1; do
 	RP_LAYOUT[$db]=time
 	[ "$db" = 2 ] && RP_LAYOUT[$db]=series
-	progress "repair: deleting rows from database $db, gc --once, then m2pg repair"
-	RP_DEL[$db]=$(sql_on $db "$RP_SQL")
+	progress "repair: deleting rows from database $db, gc --once, then m2pg repair (stopped after $REPAIR_SECONDS s)"
+	RP_DEL[$db]=$(sql_on $db "WITH d AS (DELETE FROM metrics WHERE $RP_PRED RETURNING 1) SELECT count(*) FROM d")
 	# gc without repair, so that the rollups are up to date again
 	maint "gc-before-repair$db" REPAIR_LOOKBACK=0s -- gc --once || { tail -5 "$MAINT_LOG" >&2; die "m2pg gc --once failed (var/scale/gc-before-repair$db.log)"; }
 	RP_GC[$db]=$MAINT_S
 	RP_GCL[$db]=$MAINT_LONGEST
-	maint "repair$db" -- repair --from "$RLO_ISO" --to "$HI_ISO" || { tail -5 "$MAINT_LOG" >&2; die "m2pg repair failed (var/scale/repair$db.log)"; }
+	RP_STOP[$db]=""
+	MAINT_CAP=$REPAIR_SECONDS maint "repair$db" -- repair --from "$RLO_ISO" --to "$HI_ISO"
+	rc=$?
+	[ "$rc" = 124 ] && RP_STOP[$db]=" (stopped)"
+	[ "$rc" = 0 ] || [ "$rc" = 124 ] || { tail -5 "$MAINT_LOG" >&2; die "m2pg repair failed (var/scale/repair$db.log)"; }
 	RP_S[$db]=$MAINT_S
 	RP_L[$db]=$MAINT_LONGEST
 	RP_COPIED[$db]=$(logv "copied_db$db" 'at=repair-done' "$MAINT_LOG")
 	RP_WIN[$db]="$(logv windows 'at=repair-done' "$MAINT_LOG") windows, $(logv differing 'at=repair-done' "$MAINT_LOG") differing"
 	RP_RATE[$db]=$(calc "${RP_COPIED[$db]:-0} / ${RP_S[$db]}" 0)
+	if [ -n "${RP_STOP[$db]}" ]; then
+		progress "repair stopped after $REPAIR_SECONDS s; copying the rest with SQL"
+		run - - restore_rows "$db" || die "copying the deleted rows back with SQL failed"
+	fi
 	RP_AFTER[$db]="$(sql1 "SELECT count(*) FROM metrics") / $(sql2 "SELECT count(*) FROM metrics")"
 done
 say ""
 say "7. Repair: rows deleted through metrics from one database (series s0013 and s0037 over the $((DAYS - 1)) days"
 say "   left, and $RP_H0_ISO to $RP_H1_ISO of the $A series of read (a)), then gc --once with"
 say "   REPAIR_LOOKBACK=0s to bring the rollups up to date (every hour is dirty), then"
-say "   m2pg repair --from $RLO_ISO --to $HI_ISO"
-sayf '   %-26s %8s %8s %8s %9s %10s %9s  %-30s %s\n' "deleted from" deleted "gc s" "longest" "repair s" rows/s longest "copied (windows)" "rows db1 / db2 after"
+say "   m2pg repair --from $RLO_ISO --to $HI_ISO, stopped (SIGTERM) if still at it after $REPAIR_SECONDS s: its rate is"
+say "   then that of what it copied, and the rest is copied back with SQL before the next step"
+sayf '   %-26s %8s %8s %8s %19s %10s %9s  %-30s %s\n' "deleted from" deleted "gc s" "longest" "repair s" rows/s longest "copied (windows)" "rows db1 / db2 after"
 for db in 2 1; do
-	sayf '   %-26s %8s %8s %8s %9s %10s %9s  %-30s %s\n' "database $db (${RP_LAYOUT[$db]} order)" "${RP_DEL[$db]}" "${RP_GC[$db]}" "${RP_GCL[$db]}" \
-		"${RP_S[$db]}" "${RP_RATE[$db]}" "${RP_L[$db]}" "${RP_COPIED[$db]} (${RP_WIN[$db]})" "${RP_AFTER[$db]}"
+	sayf '   %-26s %8s %8s %8s %19s %10s %9s  %-30s %s\n' "database $db (${RP_LAYOUT[$db]} order)" "${RP_DEL[$db]}" "${RP_GC[$db]}" "${RP_GCL[$db]}" \
+		"${RP_S[$db]}${RP_STOP[$db]}" "${RP_RATE[$db]}" "${RP_L[$db]}" "${RP_COPIED[$db]} (${RP_WIN[$db]})" "${RP_AFTER[$db]}"
 done
 say "   (longest: the longest single statement, s; gc s of database 1's round includes database 2's hours, which"
 say "   its repair wrote)"
 for db in 2 1; do
-	summ "repair of ${RP_DEL[$db]} rows missing in db $db (${RP_LAYOUT[$db]} order)" "${RP_RATE[$db]} rows/s (${RP_COPIED[$db]} in ${RP_S[$db]} s)" ">= 20000 rows/s" \
+	summ "repair of ${RP_DEL[$db]} rows missing in db $db (${RP_LAYOUT[$db]} order)" "${RP_RATE[$db]} rows/s (${RP_COPIED[$db]} in ${RP_S[$db]} s${RP_STOP[$db]})" ">= 20000 rows/s" \
 		"$(pf "$(calc "${RP_RATE[$db]} >= 20000 && ${RP_COPIED[$db]:-0} == ${RP_DEL[$db]}" 0)")"
 done
 summ "gc --once after the delete (rollups of every hour again)" "${RP_GC[2]} s, ${RP_GC[1]} s" "-" ""
