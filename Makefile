@@ -24,7 +24,7 @@ FUZZ_CC    = clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps run test unit fuzz fuzz-smoke system system-asan bench clean
+.PHONY: all deps run test unit fuzz fuzz-smoke system system-asan bench bench-scale clean
 
 all: m2pg
 
@@ -89,6 +89,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory m2pg
 	@bench/run.sh
+
+# m2pg on 14 days of 1,000 series (20 million rows per database): reads, gc, repair, ingest.
+bench-scale: deps
+	@$(MAKE) --no-print-directory m2pg
+	@bench/scale.sh
 
 clean:
 	rm -rf build m2pg

@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""`make bench-scale`: times one GET, again and again, over one keep-alive connection.
+
+    scale_get.py HOST PORT PATH WARMUP RUNS BUDGET
+
+The first answer (a warm-up) is checked: its status, M2pg-Databases header, how many names, how
+many count points and their sum. Then WARMUP - 1 more warm-ups (none when the first took over a
+second: the data is in memory by then) and RUNS timed GETs, one after the other, each timed from
+the request to the last byte of the body; fewer (but at least 5) when they pass BUDGET seconds.
+Prints one line:
+  BENCH status=200 dbs=2/2 names=N points=N count_sum=X runs=N p50_ms=X p90_ms=X min_ms=X max_ms=X
+"""
+import http.client
+import json
+import math
+import statistics
+import sys
+import time
+
+
+def get(conn, path):
+    t0 = time.perf_counter()
+    conn.request('GET', path)
+    r = conn.getresponse()
+    body = r.read()
+    return time.perf_counter() - t0, r.status, r.getheader('M2pg-Databases', 'none'), body
+
+
+def quantile(xs, q):
+    """The median for q = 0.5 (the mean of the middle two of an even count), else the nearest rank."""
+    if q == 0.5:
+        return statistics.median(xs)
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
+
+
+def main():
+    host, port, path, warm, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    budget = float(sys.argv[6])
+    conn = http.client.HTTPConnection(host, port, timeout=120)
+    first, status, dbs, body = get(conn, path)
+    names = points = 0
+    total = 0.0
+    try:
+        d = json.loads(body)
+        names = len(d)
+        points = sum(len(x.get('count', [])) for x in d)
+        total = sum(p['value'] for x in d for p in x.get('count', []))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        names = -1
+    for _ in range(max(warm - 1, 0) if first < 1 else 0):
+        get(conn, path)
+    times = []
+    bad = 0
+    for _ in range(runs):
+        t, st, _, _ = get(conn, path)
+        times.append(t * 1000)
+        bad += st != 200
+        if len(times) >= 5 and sum(times) > budget * 1000:
+            break
+    runs = len(times)
+    print('BENCH status=%d dbs=%s names=%d points=%d count_sum=%.0f runs=%d not200=%d p50_ms=%.2f p90_ms=%.2f '
+          'min_ms=%.2f max_ms=%.2f' % (status, dbs, names, points, total, runs, bad, quantile(times, 0.5),
+                                      quantile(times, 0.9), min(times), max(times)))
+
+
+if __name__ == '__main__':
+    main()
