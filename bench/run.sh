@@ -27,6 +27,8 @@
 set -u
 set -m # every child is a job with its own process group: cleanup can stop a whole pipeline
 cd "$(dirname "$0")/.."
+BENCH_NAME=bench
+. bench/lib.sh
 ROOT=$PWD
 VAR=$ROOT/var/bench
 PGBIN=/usr/lib/postgresql/15/bin
@@ -67,43 +69,8 @@ CLUSTERS=""
 
 progress() { printf '[%3ds] %s\n' $(($(date +%s) - BENCH_START)) "$*" >&2; }
 
-die() { # also from a $(...) subshell: the main shell is told to exit (trap USR1)
-	printf 'bench: %s\n' "$*" >&2
-	[ "$BASHPID" != "$$" ] && kill -USR1 $$
-	exit 1
-}
 
-# run IN OUT CMD...: runs CMD as a job, its stdin from file IN (- for /dev/null) and its stdout
-# to file OUT (- for the script's), and waits for it, so that a signal interrupts the wait at once
-# and cleanup() can stop the job's whole process group. The redirections belong to the job alone:
-# a trap that fires during the wait writes where the script writes. Callers bound CMD (timeout).
-run() {
-	local in=$1 out=$2
-	shift 2
-	[ "$in" = - ] && in=/dev/null
-	if [ "$out" = - ]; then "$@" <"$in" & else "$@" <"$in" >"$out" & fi
-	CHILD=$!
-	wait "$CHILD"
-	local rc=$?
-	CHILD=""
-	return $rc
-}
 
-stop_m2pg() {
-	[ -n "$M2PG_PID" ] || return 0
-	local pid=$M2PG_PID i
-	M2PG_PID=""
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 150; i++)); do # 15 s: it answers what is in flight, then exits
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	STOP_KILLED=0
-	kill -0 "$pid" 2>/dev/null && STOP_KILLED=1
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
 cleanup() {
 	local rc=$?
@@ -130,9 +97,7 @@ sql1() { psql_on "$PGPORT1" -c "$1" || die "SQL failed on database 1: $1"; }
 sql2() { psql_on "$PGPORT2" -c "$1" || die "SQL failed on database 2: $1"; }
 sql_both() { sql1 "$1" >/dev/null && sql2 "$1" >/dev/null; }
 
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", ($1) }"; } # EXPR [DECIMALS]; also 1/0 for a comparison
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; } # KEY "k=v k=v ..."
-now_ns() { date +%s%N; }
 want() { [ -z "$BENCH_ONLY" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; } # PHASE: is it run?
 
 start_m2pg() { # WORKERS
@@ -735,7 +700,6 @@ if want overload; then
 	say "   acknowledged metrics/s at 64 / at 8 connections: $O_RATIO x"
 fi
 
-pf() { if [ "$1" = 1 ]; then echo PASS; else echo MISS; fi; }
 say ""
 say "Targets"
 sayf '   %-54s %-32s %s\n' target measured result

@@ -35,6 +35,8 @@
 set -u
 set -m # every child is a job with its own process group: cleanup can stop a whole pipeline
 cd "$(dirname "$0")/.."
+BENCH_NAME=bench-scale
+. bench/lib.sh
 ROOT=$PWD
 VAR=$ROOT/var/scale
 PGBIN=/usr/lib/postgresql/15/bin
@@ -105,39 +107,8 @@ progress() {
 	[ -d "$VAR" ] && echo "$l" >>"$VAR/loadavg.txt"
 }
 
-die() { # also from a $(...) subshell: the main shell is told to exit (trap USR1)
-	printf 'bench-scale: %s\n' "$*" >&2
-	[ "$BASHPID" != "$$" ] && kill -USR1 $$
-	exit 1
-}
 
-# run IN OUT CMD...: CMD as a job (stdin from IN, - for /dev/null; stdout to OUT, - for ours),
-# waited for so that a signal interrupts the wait and cleanup() can stop its process group.
-run() {
-	local in=$1 out=$2
-	shift 2
-	[ "$in" = - ] && in=/dev/null
-	if [ "$out" = - ]; then "$@" <"$in" & else "$@" <"$in" >"$out" & fi
-	CHILD=$!
-	wait "$CHILD"
-	local rc=$?
-	CHILD=""
-	return $rc
-}
 
-stop_m2pg() {
-	[ -n "$M2PG_PID" ] || return 0
-	local pid=$M2PG_PID i
-	M2PG_PID=""
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
 cleanup() {
 	local rc=$? p d
@@ -172,11 +143,8 @@ sql_on() { # DB(1|2) SQL
 }
 port_of() { if [ "$1" = 1 ]; then echo "$PGPORT1"; else echo "$PGPORT2"; fi; }
 
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", ($1) }"; }
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
-now_ns() { date +%s%N; }
 secs_since() { calc "($(now_ns) - $1) / 1e9" "${2:-2}"; }
-pf() { if [ "$1" = 1 ]; then echo PASS; else echo MISS; fi; }
 
 REPORT=$VAR/report.txt
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
