@@ -118,6 +118,7 @@ cleanup() {
 	for p in $BG; do kill -TERM -- "-$p" 2>/dev/null; done
 	stop_m2pg
 	for d in $CLUSTERS; do timeout 60 scripts/pg.sh stop "$d" || true; done
+	for d in 1 2; do [ -f "$VAR/pg$d/server.log" ] && cp "$VAR/pg$d/server.log" "$VAR/pg$d.server.log"; done
 	if [ "$rc" -eq 0 ] && [ "${SCALE_KEEP:-0}" != 1 ]; then
 		rm -rf "$VAR/pg1" "$VAR/pg2" # tens of GB; the logs stay
 	fi
@@ -372,7 +373,7 @@ R_RE[b]=${R_RE[a]} R_RES[b]=day R_NAMES[b]=$A R_POINTS[b]=$((A * DAYS)) R_TARGET
 R_DESC[c]="(c) 1 series x $DAYS days, hour"
 R_RE[c]='^scale\.s0042$' R_RES[c]=hour R_NAMES[c]=1 R_POINTS[c]=$((DAYS * 24)) R_TARGET[c]=20
 R_SUM[c]=$(series_sum "s = 42")
-R_DESC[d]="(d) regex over $((SERIES + EXTRA)) names ($((S7 + X7)) match), hour"
+R_DESC[d]="(d) regex, $((S7 + X7)) of $((SERIES + EXTRA)) names, hour"
 R_RE[d]='^scale\..*7$' R_RES[d]=hour R_NAMES[d]=$((S7 + X7)) R_POINTS[d]=$((S7 * DAYS * 24 + X7_POINTS)) R_TARGET[d]=
 R_SUM[d]=$(($(series_sum "s % 10 = 7") + $(sql1 "SELECT coalesce(sum(k % 9 + 1) * 3, 0)::int8 FROM generate_series(0, $EXTRA - 1) k WHERE k % 10 = 7")))
 # Not a target: (a) again with \`to\` at the last microsecond, so the range is whole hours. With
