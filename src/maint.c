@@ -1187,10 +1187,10 @@ static void rollup_database(Maint *m, int i, int64_t now)
 		struct timespec ts = {0, ROLLUP_POLL_NS};
 		nanosleep(&ts, NULL);
 	}
+	if (!waited && writers) /* a failed query is logged by run() */
+		log_warn("at=rollup-wait-timeout db=%d hours=%d", i + 1, n);
 	if (writers)
 		PQclear(writers);
-	if (!waited && n)
-		log_warn("at=rollup-wait-timeout db=%d hours=%d", i + 1, n);
 	Buf arr = {0};
 	for (int k = 0; waited && k < n && !stopping && m->conn[i];) {
 		buf_reset(&arr);
