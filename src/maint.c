@@ -1237,7 +1237,7 @@ static void gc_fill_names(Maint *m, int i)
 	PGresult *r = run(m, i, "names-fill", SCHEMA_NAMES_FILL_SQL, 0, NULL, NULL, NULL, false);
 	if (!r)
 		return;
-	log_info("at=names-fill db=%d added=%s measure#m2pg.names_fill.ms=%lld", i + 1, PQcmdTuples(r),
+	log_info("at=names-fill db=%d added=%s measure#m2pg.names_fill.ms=%lld", i + 1, PQgetvalue(r, 0, 0),
 		 (long long)((now_mono_us() - start) / 1000));
 	PQclear(r);
 }
