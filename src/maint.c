@@ -1242,24 +1242,52 @@ static void gc_fill_names(Maint *m, int i)
 	PQclear(r);
 }
 
+typedef struct GcJob {
+	Maint *m;
+	int i;
+	int64_t now;
+} GcJob;
+
+/* One database's part of a cycle: partitions ahead, names, retention, rollups. It touches only
+ * its own connection. */
+static void *gc_one(void *arg)
+{
+	const GcJob *j = arg;
+	Maint *m = j->m;
+	int i = j->i;
+	if (m->conn[i])
+		make_partitions(m, i, "gc-partitions-ahead");
+	if (m->conn[i] && !stopping)
+		gc_fill_names(m, i);
+	if (cfg->retention_us && m->conn[i] && !stopping)
+		gc_database(m, i, j->now - cfg->retention_us);
+	if (m->conn[i] && !stopping)
+		rollup_database(m, i, j->now);
+	return NULL;
+}
+
+/* The databases are independent servers: each one's part runs in its own thread, so a cycle
+ * takes the slowest database's time, not the sum (a name fill of 0.7 s, a partition drop of
+ * 0.3 s at 20 million rows each). Repair, which compares them, comes after. */
 static void gc_cycle(void)
 {
 	Maint m = {0};
 	maint_connect(&m);
 	int64_t now = now_wall_us();
+	GcJob jobs[CFG_MAX_DATABASES];
+	pthread_t t[CFG_MAX_DATABASES];
+	bool started[CFG_MAX_DATABASES] = {0};
 	for (int i = 0; i < cfg->ndatabases && !stopping; i++) {
-		if (m.conn[i])
-			make_partitions(&m, i, "gc-partitions-ahead");
-		if (m.conn[i])
-			gc_fill_names(&m, i);
+		jobs[i] = (GcJob){&m, i, now};
+		if (!m.conn[i])
+			continue;
+		started[i] = pthread_create(&t[i], NULL, gc_one, &jobs[i]) == 0;
+		if (!started[i])
+			gc_one(&jobs[i]);
 	}
-	if (cfg->retention_us)
-		for (int i = 0; i < cfg->ndatabases && !stopping; i++)
-			if (m.conn[i])
-				gc_database(&m, i, now - cfg->retention_us);
-	for (int i = 0; i < cfg->ndatabases && !stopping; i++)
-		if (m.conn[i])
-			rollup_database(&m, i, now);
+	for (int i = 0; i < cfg->ndatabases; i++)
+		if (started[i])
+			pthread_join(t[i], NULL);
 	if (cfg->repair_lookback_us && !stopping) {
 		repair_range(&m, now - cfg->repair_lookback_us, now);
 		if (!stopping)
