@@ -24,6 +24,103 @@ size_t jsonw_format_int(int64_t v, char *buf)
 	return len;
 }
 
+/* The shortest of %.15g, %.16g and %.17g that reads back as v, from prec up. %g drops trailing
+ * zeros, so 15 digits is already shortest for a normal double that needs no more. */
+static size_t format_g_printf(double v, int prec, char *buf)
+{
+	for (; prec <= 17; prec++) {
+		int n = snprintf(buf, 32, "%.*g", prec, v);
+		if (prec == 17 || strtod(buf, NULL) == v)
+			return (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes the nd significant digits d (value d[0].d[1]... x 10^e) as %.<prec>g would. */
+static size_t put_g(char *buf, bool neg, const char *d, int nd, int e, int prec)
+{
+	size_t len = 0;
+	while (nd > 1 && d[nd - 1] == '0')
+		nd--;
+	if (neg)
+		buf[len++] = '-';
+	if (e < -4 || e >= prec) {
+		buf[len++] = d[0];
+		if (nd > 1) {
+			buf[len++] = '.';
+			memcpy(buf + len, d + 1, (size_t)nd - 1);
+			len += (size_t)nd - 1;
+		}
+		buf[len++] = 'e';
+		buf[len++] = e < 0 ? '-' : '+';
+		int x = e < 0 ? -e : e;
+		if (x < 10)
+			buf[len++] = '0';
+		len += jsonw_format_int(x, buf + len);
+		return len;
+	}
+	if (e < 0) {
+		buf[len++] = '0';
+		buf[len++] = '.';
+		for (int z = -1; z > e; z--)
+			buf[len++] = '0';
+		memcpy(buf + len, d, (size_t)nd);
+		len += (size_t)nd;
+	} else {
+		for (int k = 0; k <= e; k++)
+			buf[len++] = k < nd ? d[k] : '0';
+		if (nd > e + 1) {
+			buf[len++] = '.';
+			memcpy(buf + len, d + e + 1, (size_t)(nd - e - 1));
+			len += (size_t)(nd - e - 1);
+		}
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+/* What format_g_printf(v, 15) writes, from one printf of 17 digits instead of up to three:
+ * the 15- and 16-digit candidates are those digits rounded, each tried with strtod. Rounding
+ * 17 digits rounds twice, which differs from rounding v itself only when the digits dropped
+ * are a 5 and zeros: then printf decides. */
+static size_t format_g_digits(double v, char *buf)
+{
+	char t[40];
+	snprintf(t, sizeof(t), "%.16e", v);
+	const char *p = t;
+	bool neg = *p == '-';
+	p += neg;
+	char d17[17];
+	d17[0] = p[0];
+	memcpy(d17 + 1, p + 2, 16);
+	int e = atoi(p + 19);
+	for (int prec = 15; prec <= 16; prec++) {
+		bool half = d17[prec] == '5';
+		for (int k = prec + 1; k < 17 && half; k++)
+			half = d17[k] == '0';
+		if (half)
+			return format_g_printf(v, prec, buf);
+		char d[17];
+		int de = e;
+		memcpy(d, d17, (size_t)prec);
+		if (d17[prec] >= '5') {
+			int k = prec - 1;
+			while (k >= 0 && d[k] == '9')
+				d[k--] = '0';
+			if (k >= 0) {
+				d[k]++;
+			} else { /* 99...9 rounds up to 10...0 */
+				d[0] = '1';
+				de++;
+			}
+		}
+		size_t n = put_g(buf, neg, d, prec, de, prec);
+		if (strtod(buf, NULL) == v)
+			return n;
+	}
+	return put_g(buf, neg, d17, 17, e, 17);
+}
+
 size_t jsonw_format_double(double v, char *buf)
 {
 	if (!isfinite(v)) /* never stored, but never emit invalid JSON either */
@@ -67,14 +164,9 @@ size_t jsonw_format_double(double v, char *buf)
 			return len;
 		}
 	}
-	/* %g drops trailing zeros, so 15 digits is already shortest for a normal double that
-	 * needs no more; subnormals carry fewer digits and start lower. */
-	for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
-		int n = snprintf(buf, 32, "%.*g", prec, v);
-		if (prec == 17 || strtod(buf, NULL) == v)
-			return (size_t)n;
-	}
-	return 0;
+	if (a < DBL_MIN) /* subnormal: fewer digits than 15 may be all it carries */
+		return format_g_printf(v, 1, buf);
+	return format_g_digits(v, buf);
 }
 
 void jsonw_double(Buf *b, double v)
