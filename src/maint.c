@@ -712,7 +712,7 @@ static void repair_groups(Maint *m, Cover *c, Groups *g, bool by_range)
 		}
 	} else {
 		PGresult *res[CFG_MAX_DATABASES];
-		alive = run_each(m, c->in, "repair-ids", SCHEMA_REPAIR_IDS_SQL, 4, values, lengths, formats, true, res);
+		alive = run_each(m, c->in, "repair-ids", SCHEMA_REPAIR_IDS_SQL, 6, values, lengths, formats, true, res);
 		/* Sorted here rather than by the server, whose sort of 60,000 ids spilled to disk. */
 		for (int i = 0; i < n; i++) {
 			size_t cap = 0;
@@ -752,6 +752,12 @@ static int cmp_group(const PGresult *x, int i, const PGresult *y, int j)
 	return 0;
 }
 
+static int cmp_group_rows(const void *a, const void *b, void *arg)
+{
+	const PGresult *r = arg;
+	return cmp_group(r, *(const int *)a, r, *(const int *)b);
+}
+
 /* A differing group: its row in one database's result of SCHEMA_REPAIR_GROUPS_SQL. */
 typedef struct GroupRef {
 	const PGresult *r;
@@ -779,25 +785,40 @@ static void repair_hours(Maint *m, Cover *c, const int64_t *hours, size_t nh, in
 	size_t nrefs = 0, cap = 0;
 	int64_t differing = 0;
 	int pos[CFG_MAX_DATABASES] = {0};
+	/* Each database's rows in cmp_group's order, sorted here: the server's sort of a day's
+	 * 24,000 groups by name in byte order took most of the statement's 70 ms. */
+	int *ord[CFG_MAX_DATABASES] = {0};
+	for (int i = 0; i < n; i++) {
+		if (!res[i])
+			continue;
+		int rows = PQntuples(res[i]);
+		ord[i] = malloc(((size_t)rows + 1) * sizeof(int));
+		if (!ord[i])
+			fatal("at=oom");
+		for (int k = 0; k < rows; k++)
+			ord[i][k] = k;
+		qsort_r(ord[i], (size_t)rows, sizeof(int), cmp_group_rows, res[i]);
+	}
+#define AT(i) ord[i][pos[i]]
 	while (alive >= 2) {
 		int low = -1;
 		for (int i = 0; i < n; i++)
 			if (res[i] && pos[i] < PQntuples(res[i]) &&
-			    (low < 0 || cmp_group(res[i], pos[i], res[low], pos[low]) < 0))
+			    (low < 0 || cmp_group(res[i], AT(i), res[low], AT(low)) < 0))
 				low = i;
 		if (low < 0)
 			break;
 		const PGresult *lr = res[low];
-		int lk = pos[low];
+		int lk = AT(low);
 		bool same = true;
 		int64_t rows = 0;
 		for (int i = 0; i < n; i++) {
 			if (!res[i])
 				continue;
-			if (pos[i] < PQntuples(res[i]) && cmp_group(res[i], pos[i], lr, lk) == 0) {
+			if (pos[i] < PQntuples(res[i]) && cmp_group(res[i], AT(i), lr, lk) == 0) {
 				for (int col = 3; col <= 5; col++) /* rows, h1, h2: binary int8 */
-					same &= memcmp(PQgetvalue(res[i], pos[i], col), PQgetvalue(lr, lk, col), 8) == 0;
-				int64_t r = (int64_t)pgarr_get64(PQgetvalue(res[i], pos[i], 3));
+					same &= memcmp(PQgetvalue(res[i], AT(i), col), PQgetvalue(lr, lk, col), 8) == 0;
+				int64_t r = (int64_t)pgarr_get64(PQgetvalue(res[i], AT(i), 3));
 				rows = r > rows ? r : rows;
 				if (i != low)
 					pos[i]++;
@@ -817,6 +838,9 @@ static void repair_hours(Maint *m, Cover *c, const int64_t *hours, size_t nh, in
 		}
 		refs[nrefs++] = (GroupRef){lr, lk, rows};
 	}
+#undef AT
+	for (int i = 0; i < n; i++)
+		free(ord[i]);
 	bool by_range = differing * RANGE_RATIO >= span_rows;
 	Groups g = {0};
 	groups_reset(&g);
