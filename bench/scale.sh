@@ -364,7 +364,7 @@ X7_POINTS=$(sql1 "SELECT count(DISTINCT (k, ((k * 7919 + j * 104729) % $MINUTES)
 series_sum() { # PREDICATE on s: the sum of the counts of those series
 	sql1 "SELECT coalesce(sum((s + t) % 50 + 1), 0)::int8 FROM generate_series(0, $SERIES - 1) s, generate_series(0, $MINUTES - 1) t WHERE $1"
 }
-declare -A R_RUNS R_DESC R_RE R_RES R_HI R_NAMES R_POINTS R_TARGET R_P50 R_P90 R_FLAT R_FLATN R_AGG R_NOJIT R_ANS R_SUM
+declare -A R_RUNS R_DESC R_RE R_RES R_HI R_NAMES R_POINTS R_TARGET R_P50 R_P90 R_FLAT R_FLATN R_AGG R_DFLT R_ANS R_SUM
 R_DESC[a]="(a) $A series x $DAYS days, hour"
 R_RE[a]='^scale\.s00[0-9][0-9]$' R_RES[a]=hour R_NAMES[a]=$A R_POINTS[a]=$((A * DAYS * 24)) R_TARGET[a]=100
 R_SUM[a]=$(series_sum "s < 100")
@@ -452,7 +452,10 @@ done
 # ---------- 4. reads ----------
 
 "$PY" bench/scale_sql.py src/schema.c SCHEMA_AGG_SQL >"$VAR/agg.sql" || die "bench/scale_sql.py could not read SCHEMA_AGG_SQL"
-{ echo "SET jit = off;"; cat "$VAR/agg.sql"; } >"$VAR/agg-nojit.sql"
+SESSION_SQL=$("$PY" bench/scale_sql.py src/schema.c SCHEMA_SESSION_SQL) || die "bench/scale_sql.py could not read SCHEMA_SESSION_SQL"
+SESSION_SQL=${SESSION_SQL%;}
+# As m2pg sends it: in a session set up as its own are (SCHEMA_SESSION_SQL: JIT off, work_mem).
+{ echo "$SESSION_SQL"; cat "$VAR/agg.sql"; } >"$VAR/agg-m2pg.sql"
 progress "GET /metrics: $WARMUP warm-ups and $RUNS timed GETs of each read"
 start_web "$SERVER" "$DBURLS"
 WARN=()
@@ -473,17 +476,17 @@ for k in a b c d e; do
 	fi
 done
 stop_m2pg
-progress "the same reads in SQL on database 1: the rollup aggregate, with and without JIT"
+progress "the same reads in SQL on database 1: the rollup aggregate in m2pg's session settings, and in PostgreSQL's defaults"
 for k in a b c d e; do
-	pgb_p50 "$VAR/agg.sql" "$k" agg "$SQL_BUDGET"
+	pgb_p50 "$VAR/agg-m2pg.sql" "$k" agg "$SQL_BUDGET"
 	R_AGG[$k]=$P50
-	pgb_p50 "$VAR/agg-nojit.sql" "$k" nojit "$SQL_BUDGET"
-	R_NOJIT[$k]=$P50
+	pgb_p50 "$VAR/agg.sql" "$k" default "$SQL_BUDGET"
+	R_DFLT[$k]=$P50
 done
 # Where the rollup SQL spends its time, for (a) and (a'): with psql's quoting of variables.
 sed -e "s/:re\b/:'re'/; s/:lo\b/:'lo'/g; s/:hi\b/:'hi'/g; s/:res\b/:'res'/g" "$VAR/agg.sql" >"$VAR/agg-psql.sql"
 for k in a e; do
-	{ echo "EXPLAIN (ANALYZE, BUFFERS)"; cat "$VAR/agg-psql.sql"; } |
+	{ echo "$SESSION_SQL"; echo "EXPLAIN (ANALYZE, BUFFERS)"; cat "$VAR/agg-psql.sql"; } |
 		psql_on "$PGPORT1" -v re="${R_RE[$k]}" -v lo="$LO_ISO" -v hi="${R_HI[$k]}" -v res="${R_RES[$k]}" -v lim=$LIMIT \
 		>"$VAR/explain-$k.txt" 2>&1 || say "   (EXPLAIN of ($k) failed: var/scale/explain-$k.txt)"
 done
@@ -494,16 +497,16 @@ say "   ${SQL_BUDGET} s but at least 5), against the same read in SQL on databas
 say "   p50 after a warm-up; runs: as many as fit in ${SQL_BUDGET} s, 3 to $RUNS, or the warm-up alone when it took"
 say "   longer): flat = the aggregate m2pg sent before rollups, on metrics_flat (measured before the first gc,"
 say "   the table fresh in memory); rollup = m2pg's SCHEMA_AGG_SQL of now, on database 1's metrics and"
-say "   rollups, as m2pg sends it (PostgreSQL's default jit = on) and after SET jit = off"
-sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' read runs "p50 ms" "p90 ms" "flat ms" runs "flat/m2pg" "rollup ms" "m2pg/rlp" "no-JIT ms" answer
+say "   rollups, as m2pg sends it (in its session settings: $SESSION_SQL) and in PostgreSQL's defaults (JIT on)"
+sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' read runs "p50 ms" "p90 ms" "flat ms" runs "flat/m2pg" "rollup ms" "m2pg/rlp" "dflt ms" answer
 for k in a b c d e; do
 	sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' "${R_DESC[$k]}" "${R_RUNS[$k]}" "${R_P50[$k]}" "${R_P90[$k]}" "${R_FLAT[$k]}" "${R_FLATN[$k]}" \
-		"$(calc "${R_FLAT[$k]} / ${R_P50[$k]}" 1)x" "${R_AGG[$k]}" "$(calc "${R_P50[$k]} / ${R_AGG[$k]}")x" "${R_NOJIT[$k]}" "${R_ANS[$k]}"
+		"$(calc "${R_FLAT[$k]} / ${R_P50[$k]}" 1)x" "${R_AGG[$k]}" "$(calc "${R_P50[$k]} / ${R_AGG[$k]}")x" "${R_DFLT[$k]}" "${R_ANS[$k]}"
 done
 say "   (to=$HI_ISO except (a'), to=${R_HI[e]}: the range is then whole hours, all served by rollups,"
 say "   where with to at a whole second m2pg reads the rows of the last hour. flat/m2pg: how many times faster"
 say "   m2pg answers than the flat SQL; m2pg/rlp: m2pg's p50 over its rollup SQL's. EXPLAIN ANALYZE of the"
-say "   rollup SQL of (a) and (a'), JIT on: var/scale/explain-a.txt, explain-e.txt)"
+say "   rollup SQL of (a) and (a'), in m2pg's session settings: var/scale/explain-a.txt, explain-e.txt)"
 for w in "${WARN[@]}"; do say "   $w"; done
 for k in a b c; do
 	summ "GET ${R_DESC[$k]}" "${R_P50[$k]} ms (flat SQL ${R_FLAT[$k]} ms)" "<= ${R_TARGET[$k]} ms" "$(pf "$(calc "${R_P50[$k]} <= ${R_TARGET[$k]}" 0)")"
