@@ -203,6 +203,31 @@ def test_migrate_converts_the_original_m2pg_table(pg_factory, m2pg_factory):
         assert_points(series[stat], [(OLD_BUCKET, OLD_ROW[stat])], exact=True)
 
 
+def test_migrate_brings_a_database_of_an_earlier_version_up_to_date(pg_factory):
+    """A database set up before the rollups' m2pg_last type (its functions as they were then):
+    migrate replaces its functions and adds the type, so gc rolls up and fills names with them."""
+    db = pg_factory("db1")
+    rc, out, err = run_maint(["migrate"], [db])
+    assert rc == 0, out + err
+    db.psql("DROP TYPE m2pg_last; "
+            "CREATE OR REPLACE FUNCTION m2pg_names_fill() RETURNS bigint LANGUAGE sql AS 'SELECT -1::bigint'")
+    rc, out, err = run_maint(["migrate"], [db])
+    assert rc == 0, out + err
+    assert db.scalar("select to_regtype('m2pg_last') is not null") == "t"
+
+    hour = (int(time.time()) // 3600 - 3) * 3600
+    name = "upgraded.%s" % new_id()[:8]
+    db.psql("insert into metrics (id, bucket, name, count, last) values "
+            "('%s', to_timestamp(%d), '%s', 1, 5), ('%s', to_timestamp(%d), '%s', 1, 7)"
+            % (new_id(), hour + 60, name, new_id(), hour + 120, name))
+    rc, out, err = run_maint(["gc", "--once"], [db], env={"REPAIR_LOOKBACK": "0s"})
+    assert rc == 0, out + err
+    assert [e["added"] for e in events(out, "names-fill")] == ["1"], out
+    assert all(e["failed"] == "0" for e in events(out, "rollup")), out
+    assert db.scalar("select last from metrics_hour where name = '%s' and bucket = to_timestamp(%d)"
+                     % (name, hour)) == "7"
+
+
 def test_gc_drops_old_partitions_and_deletes_in_the_boundary_one_while_writes_go_on(
         fresh_pair, m2pg_factory):
     svc = m2pg_factory(fresh_pair, write_timeout_ms=2000)

@@ -99,6 +99,11 @@ static void test_format_double_exact(void **state)
 		{DBL_MAX, "1.7976931348623157e+308"},
 		{-DBL_MAX, "-1.7976931348623157e+308"},
 		{DBL_MIN, "2.2250738585072014e-308"},
+		/* rounded from 17 digits: a carry through every 9 (15 digits would be "1", not v), and
+		 * a 16th digit of 5 then zeros, where printf decides */
+		{0.99999999999999989, "0.9999999999999999"},
+		{1e23, "1e+23"},
+		{7.6377461897661405, "7.6377461897661405"},
 		/* not JSON numbers: never stored, but the output must stay valid JSON */
 		{INFINITY, "null"},
 		{-INFINITY, "null"},
