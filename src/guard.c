@@ -213,6 +213,18 @@ static void held_release(Conn *c)
 	}
 }
 
+void guard_trim_soon(void)
+{
+	Guard *g = tls_guard;
+	if (!g)
+		return;
+	g->trim_due = true;
+	if (g->held == 0 && !evtimer_pending(g->trim_timer, NULL)) {
+		struct timeval tv = {1, 0};
+		evtimer_add(g->trim_timer, &tv);
+	}
+}
+
 static void on_trim(evutil_socket_t fd, short what, void *arg)
 {
 	Guard *g = arg;

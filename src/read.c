@@ -54,6 +54,9 @@
  * that small, and libpq's single-row mode costs several allocations a row (a read of 1,000
  * buckets took 1.5 times as long streamed). A database with more is asked again, streaming. */
 #define PROBE_ROWS 5000
+/* Rows or aggregate parts (about 700 bytes each in libpq's results) past which a read's
+ * memory is worth handing back to the system once the worker is idle. */
+#define TRIM_AFTER_ROWS 10000
 
 /* One database's stream of rows in rows mode: a ring of single-row results. */
 typedef struct RowStream {
@@ -67,7 +70,9 @@ typedef struct RowStream {
 } RowStream;
 
 enum { AGG_NAME, AGG_SOURCE, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
-       AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS };
+       AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS,
+       /* the parts (SCHEMA_AGG_PARTS_SQL) also say which row their last is */
+       AGG_LAST_BUCKET = AGG_COLUMNS, AGG_LAST_ID, AGG_PART_COLUMNS };
 
 typedef enum { PHASE_ROWS, PHASE_AGG, PHASE_GROUP_ROWS, PHASE_ANSWER } Phase;
 
@@ -83,6 +88,10 @@ typedef struct ReadReq {
 	int pending;     /* jobs of this phase not done yet */
 	bool submitting;
 	bool too_many;
+	/* The aggregate phase asks for the parts of groups (an hour or a day), not their sums;
+	 * more parts than READ_MAX_ROWS in a database asks again for the sums (parts_over). */
+	bool parts, parts_over;
+	size_t rows_seen; /* parts and rows the read went through */
 	bool agg_data_error; /* a database could not aggregate the rows (e.g. a float underflow) */
 	struct event *timer;
 	struct event *straggler; /* armed when only suspect databases are left to answer */
@@ -143,6 +152,7 @@ static void read_unref(ReadReq *rr)
 	if (rr->streams) {
 		for (int i = 0; i < rr->web->ndbs; i++) {
 			RowStream *st = &rr->streams[i];
+			rr->rows_seen += st->seen;
 			stream_drop(st);
 			free(st->ring);
 		}
@@ -164,6 +174,8 @@ static void read_unref(ReadReq *rr)
 	free(rr->source_regex);
 	if (rr->fmt->free)
 		rr->fmt->free(rr->fmt_ctx);
+	if (rr->rows_seen >= TRIM_AFTER_ROWS)
+		guard_trim_soon();
 	free(rr);
 }
 
@@ -691,6 +703,11 @@ static void agg_to_acc(const PGresult *res, int r, RollAcc *acc)
 		if (get_f64(res, r, AGG_MIN + k, &acc->ext[k]))
 			acc->ext_present |= (uint8_t)(1u << k);
 	acc->has_last = get_f64(res, r, AGG_LAST, &acc->last);
+	if (acc->has_last && PQnfields(res) == AGG_PART_COLUMNS) {
+		acc->last_bucket_us = get_i64(res, r, AGG_LAST_BUCKET);
+		if (PQgetlength(res, r, AGG_LAST_ID) == 16)
+			memcpy(acc->last_id.b, PQgetvalue(res, r, AGG_LAST_ID), 16);
+	}
 }
 
 static int cmp_col(const PGresult *a, int ra, const PGresult *b, int rb, int col)
@@ -700,34 +717,84 @@ static int cmp_col(const PGresult *a, int ra, const PGresult *b, int rb, int col
 			 (size_t)PQgetlength(b, rb, col));
 }
 
-/* The order of groups: name, source, group. */
-static int cmp_key(const PGresult *a, int ra, const PGresult *b, int rb)
+/* One part of a group in one database's aggregate: a row of its answer. The parts of all
+ * databases are sorted together by group, then database. */
+typedef struct PartRef {
+	const char *name, *source; /* source NULL: unassigned */
+	uint32_t name_len, source_len;
+	int64_t g;
+	int row;
+	int db;
+} PartRef;
+
+static int cmp_parts(const void *pa, const void *pb, void *arg)
 {
-	int c = cmp_col(a, ra, b, rb, AGG_NAME);
-	if (c || (c = cmp_col(a, ra, b, rb, AGG_SOURCE)))
+	const PartRef *a = pa, *b = pb;
+	const ReadReq *rr = arg;
+	int c = cmp_bytes(a->name, a->name_len, b->name, b->name_len);
+	if (c)
 		return c;
-	int64_t ga = get_i64(a, ra, AGG_G), gb = get_i64(b, rb, AGG_G);
-	return (ga > gb) - (ga < gb);
+	/* Unassigned first, as the databases sort them. */
+	if (rr->by_source && (c = cmp_bytes(a->source ? a->source : "", a->source_len, b->source ? b->source : "",
+					 b->source_len)))
+		return c;
+	if (a->g != b->g)
+		return a->g < b->g ? -1 : 1;
+	return (a->db > b->db) - (a->db < b->db);
 }
 
-static bool same_digest(const PGresult *a, int ra, const PGresult *b, int rb)
+static bool same_group(const ReadReq *rr, const PartRef *a, const PartRef *b)
 {
-	for (int c = AGG_N; c <= AGG_D1; c++)
-		if (get_i64(a, ra, c) != get_i64(b, rb, c))
-			return false;
-	return true;
+	return a->g == b->g && a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0 &&
+	       (!rr->by_source || (a->source_len == b->source_len && !a->source == !b->source &&
+				   memcmp(a->source ? a->source : "", b->source ? b->source : "", a->source_len) == 0));
+}
+
+/* Every answering database's parts, sorted by group then database; NULL (and 0) when none. */
+static PartRef *sort_parts(ReadReq *rr, size_t *count)
+{
+	size_t n = 0;
+	for (int i = 0; i < rr->web->ndbs; i++)
+		if (rr->ok[i] && rr->agg[i])
+			n += (size_t)PQntuples(rr->agg[i]);
+	*count = 0;
+	if (n == 0)
+		return NULL;
+	PartRef *refs = malloc(n * sizeof(*refs));
+	if (!refs)
+		fatal("at=oom");
+	for (int i = 0; i < rr->web->ndbs; i++) {
+		if (!rr->ok[i] || !rr->agg[i])
+			continue;
+		const PGresult *res = rr->agg[i];
+		for (int r = 0, nr = PQntuples(res); r < nr; r++) {
+			if (PQgetisnull(res, r, AGG_NAME) || PQgetlength(res, r, AGG_G) != 8)
+				continue;
+			PartRef *p = &refs[(*count)++];
+			p->name = PQgetvalue(res, r, AGG_NAME);
+			p->name_len = (uint32_t)PQgetlength(res, r, AGG_NAME);
+			p->source = PQgetisnull(res, r, AGG_SOURCE) ? NULL : PQgetvalue(res, r, AGG_SOURCE);
+			p->source_len = p->source ? (uint32_t)PQgetlength(res, r, AGG_SOURCE) : 0;
+			p->g = get_i64(res, r, AGG_G);
+			p->row = r;
+			p->db = i;
+		}
+	}
+	if (*count > 1)
+		qsort_r(refs, *count, sizeof(*refs), cmp_parts, rr);
+	return refs;
 }
 
 static void submit_phase(ReadReq *rr, Phase phase);
 
-/* Walks the databases' sorted aggregates side by side. A group every answering database has
- * with the same count and digest is final; any other goes to the group-rows phase, unless
+/* Walks the databases' aggregates group by group (a group: one row of each database, or by
+ * parts the rows of one name, source and group). A group every answering database has with
+ * the same count and digest is final; any other goes to the group-rows phase, unless
  * RETENTION has removed its rows (its rollups are all that is left): then the database whose
  * rollups hold the most rows answers for it. */
 static void merge_aggregates(ReadReq *rr)
 {
 	int ndbs = rr->web->ndbs;
-	int pos[CFG_MAX_DATABASES] = {0};
 	uint32_t ndiff = 0;
 	int64_t rows_kept_from = cfg->retention_us ? now_wall_us() - cfg->retention_us : INT64_MIN;
 	pgarr_begin(&rr->names, PGARR_OID_TEXT);
@@ -735,55 +802,48 @@ static void merge_aggregates(ReadReq *rr)
 	pgarr_begin(&rr->hi, PGARR_OID_TIMESTAMPTZ);
 	pgarr_begin(&rr->sources, PGARR_OID_TEXT);
 	bool null_source = false;
-	for (;;) {
-		int first = -1;
-		for (int i = 0; i < ndbs; i++) {
-			if (!rr->ok[i] || pos[i] >= PQntuples(rr->agg[i]))
-				continue;
-			if (first < 0 || cmp_key(rr->agg[i], pos[i], rr->agg[first], pos[first]) < 0)
-				first = i;
+	size_t nparts;
+	PartRef *parts = sort_parts(rr, &nparts);
+	for (size_t i = 0, j; i < nparts; i = j) {
+		int64_t n[CFG_MAX_DATABASES] = {0}, d0[CFG_MAX_DATABASES] = {0}, d1[CFG_MAX_DATABASES] = {0};
+		bool has[CFG_MAX_DATABASES] = {false};
+		for (j = i; j < nparts && same_group(rr, &parts[i], &parts[j]); j++) {
+			const PGresult *res = rr->agg[parts[j].db];
+			int r = parts[j].row, d = parts[j].db;
+			has[d] = true;
+			n[d] += get_i64(res, r, AGG_N);
+			d0[d] ^= get_i64(res, r, AGG_D0);
+			d1[d] ^= get_i64(res, r, AGG_D1);
 		}
-		if (first < 0)
-			break;
-		const PGresult *fr = rr->agg[first];
-		int frow = pos[first];
-		const PGresult *most = fr;
-		int most_row = frow;
+		const PartRef *first = &parts[i];
+		int use = first->db, most = first->db;
 		bool agree = true;
-		for (int i = 0; i < ndbs; i++) {
-			if (!rr->ok[i])
+		for (int d = 0; d < ndbs; d++) {
+			if (!rr->ok[d])
 				continue;
-			if (pos[i] < PQntuples(rr->agg[i]) && cmp_key(rr->agg[i], pos[i], fr, frow) == 0) {
-				agree &= same_digest(rr->agg[i], pos[i], fr, frow);
-				if (get_i64(rr->agg[i], pos[i], AGG_N) > get_i64(most, most_row, AGG_N)) {
-					most = rr->agg[i];
-					most_row = pos[i];
-				}
-				if (i != first)
-					pos[i]++;
-			} else {
-				agree = false;
-			}
+			agree &= has[d] && n[d] == n[use] && d0[d] == d0[use] && d1[d] == d1[use];
+			if (n[d] > n[most])
+				most = d;
 		}
-		pos[first]++;
-		const char *name = PQgetvalue(fr, frow, AGG_NAME);
-		size_t len = (size_t)PQgetlength(fr, frow, AGG_NAME);
-		bool has_source = !PQgetisnull(fr, frow, AGG_SOURCE);
-		const char *source = has_source ? PQgetvalue(fr, frow, AGG_SOURCE) : NULL;
-		size_t source_len = (size_t)PQgetlength(fr, frow, AGG_SOURCE);
-		int64_t g = get_i64(fr, frow, AGG_G) + PG_EPOCH_US;
+		int64_t g = first->g + PG_EPOCH_US;
 		int64_t hi = tm_next(g, rr->res) - 1;
 		if (!agree && hi < rows_kept_from) {
 			agree = true;
-			fr = most;
-			frow = most_row;
+			use = most;
 		}
+		const char *source = rr->by_source ? first->source : NULL;
 		if (agree) {
-			RollAcc acc;
-			agg_to_acc(fr, frow, &acc);
+			RollAcc acc = {0};
+			for (size_t k = i; k < j; k++) {
+				if (parts[k].db != use)
+					continue;
+				RollAcc part;
+				agg_to_acc(rr->agg[use], parts[k].row, &part);
+				rollup_acc_merge(&acc, &part);
+			}
 			const char *key;
 			size_t klen;
-			series_key(rr, name, len, source, source_len, &key, &klen);
+			series_key(rr, first->name, first->name_len, source, first->source_len, &key, &klen);
 			if (!rollup_add_group(rr->rollup, key, klen, g, &acc)) {
 				rr->too_many = true;
 				break;
@@ -791,17 +851,19 @@ static void merge_aggregates(ReadReq *rr)
 			continue;
 		}
 		int64_t lo = g > rr->from_us ? g : rr->from_us;
-		pgarr_add_text(&rr->names, name, len);
+		pgarr_add_text(&rr->names, first->name, first->name_len);
 		pgarr_add_timestamptz(&rr->lo, lo);
 		pgarr_add_timestamptz(&rr->hi, hi < rr->to_us ? hi : rr->to_us);
-		if (has_source) {
-			pgarr_add_text(&rr->sources, source, source_len);
+		if (source) {
+			pgarr_add_text(&rr->sources, source, first->source_len);
 		} else {
 			pgarr_put32(&rr->sources, UINT32_MAX); /* NULL */
 			null_source = true;
 		}
 		ndiff++;
 	}
+	free(parts);
+	rr->rows_seen += nparts;
 	pgarr_end(&rr->names, ndiff, false);
 	pgarr_end(&rr->lo, ndiff, false);
 	pgarr_end(&rr->hi, ndiff, false);
@@ -837,6 +899,19 @@ static void phase_done(ReadReq *rr)
 		}
 		rows_mode_init(rr);
 		submit_phase(rr, PHASE_ROWS);
+		return;
+	}
+	if (rr->phase == PHASE_AGG && rr->parts_over && !rr->too_many) {
+		/* More parts than groups may be allowed: ask for the groups' sums. */
+		log_debug("at=read-parts-over-limit fallback=sums");
+		for (int i = 0; i < rr->web->ndbs; i++) {
+			if (rr->agg[i]) {
+				PQclear(rr->agg[i]);
+				rr->agg[i] = NULL;
+			}
+		}
+		rr->parts = rr->parts_over = false;
+		submit_phase(rr, PHASE_AGG);
 		return;
 	}
 	if (rr->phase == PHASE_AGG && !rr->too_many && answered(rr) > 0)
@@ -915,10 +990,13 @@ static void read_job_done(DbJob *job, DbOutcome *out)
 			if (rr->phase == PHASE_AGG) {
 				rr->agg[i] = out->res; /* taken */
 				out->res = NULL;
-				if (PQntuples(rr->agg[i]) > cfg->read_max_rows || PQnfields(rr->agg[i]) != AGG_COLUMNS)
+				if (PQnfields(rr->agg[i]) != (rr->parts ? AGG_PART_COLUMNS : AGG_COLUMNS))
 					rr->too_many = true;
+				else if (PQntuples(rr->agg[i]) > cfg->read_max_rows)
+					*(rr->parts ? &rr->parts_over : &rr->too_many) = true;
 			} else {
 				rollup_set_source(rr->rollup, (unsigned)i);
+				rr->rows_seen += (size_t)PQntuples(out->res);
 				rr->too_many |= !add_rows(rr, out->res);
 			}
 		} else if (out->client_fault) {
@@ -1022,7 +1100,7 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		if (phase == PHASE_ROWS)
 			j->params[3] = rr->probe_limit; /* a small answer comes whole; see PROBE_ROWS */
 		if (phase == PHASE_AGG) {
-			j->sql = rr->by_source ? SCHEMA_AGG_BY_SOURCE_SQL : SCHEMA_AGG_SQL;
+			j->sql = rr->parts ? SCHEMA_AGG_PARTS_SQL : rr->by_source ? SCHEMA_AGG_BY_SOURCE_SQL : SCHEMA_AGG_SQL;
 			j->params[4] = tm_res_unit(rr->res);
 			j->params[5] = rr->source_regex;
 			j->nparams = 6;
@@ -1134,6 +1212,8 @@ void read_series(Web *w, struct evhttp_request *req, int64_t start_us, const Rea
 	/* At minute resolution and finer a group rarely holds more than a row or two (l2met sends one
 	 * summary a minute), where the aggregate costs the database more than sending the rows. */
 	Phase phase = cfg->read_aggregate && spec->res >= TM_HOUR ? PHASE_AGG : PHASE_ROWS;
+	/* A group of an hour or a day is mostly a single part; a week or more has many. */
+	rr->parts = spec->res <= TM_DAY;
 	if (phase == PHASE_ROWS)
 		rows_mode_init(rr);
 	submit_phase(rr, phase);

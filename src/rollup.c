@@ -224,6 +224,45 @@ void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t pre
 	}
 }
 
+void rollup_acc_merge(RollAcc *acc, const RollAcc *more)
+{
+	if (more->count_n) {
+		acc->count_sum = acc->count_n ? acc->count_sum + more->count_sum : more->count_sum;
+		acc->count_n += more->count_n;
+	}
+	for (int k = 0; k < 2; k++) {
+		RollMean *m = &acc->avg[k];
+		const RollMean *o = &more->avg[k];
+		if (o->n == 0)
+			continue;
+		if (m->n == 0) {
+			*m = *o;
+			continue;
+		}
+		m->n += o->n;
+		m->unweighted += o->unweighted;
+		m->plain += o->plain;
+		m->wsum += o->wsum;
+		m->wcount += o->wcount;
+	}
+	for (int k = 0; k < 4; k++) {
+		if (!(more->ext_present & (1u << k)))
+			continue;
+		bool better = k == 0 ? more->ext[k] < acc->ext[k] : more->ext[k] > acc->ext[k];
+		if (!(acc->ext_present & (1u << k)) || better)
+			acc->ext[k] = more->ext[k];
+		acc->ext_present |= (uint8_t)(1u << k);
+	}
+	if (more->has_last &&
+	    (!acc->has_last || more->last_bucket_us > acc->last_bucket_us ||
+	     (more->last_bucket_us == acc->last_bucket_us && uuid_cmp(&more->last_id, &acc->last_id) > 0))) {
+		acc->last_bucket_us = more->last_bucket_us;
+		acc->last_id = more->last_id;
+		acc->last = more->last;
+		acc->has_last = true;
+	}
+}
+
 typedef struct Agg {
 	uint32_t name;
 	int64_t group_us;

@@ -46,6 +46,8 @@ typedef struct RollAcc {
 
 void rollup_acc_row(RollAcc *acc, const Uuid *id, int64_t bucket_us, uint8_t present,
 		    const double v[METRIC_NSTATS]);
+/* Adds the sums of more rows of the same group (another rollup row of it, say). */
+void rollup_acc_merge(RollAcc *acc, const RollAcc *more);
 /* Adds a group a database aggregated itself; false past max_rows groups. */
 bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us,
 		      const RollAcc *acc) WARN_UNUSED;

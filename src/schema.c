@@ -614,7 +614,8 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
 /* An aggregate: per group of resolution $5 (an hour or coarser), the ROLLUP_PARTS up to last,
  * from the day and hour rollups where they serve (m2pg_rollup_plan) and from the rows for the
  * rest, which are the same sums: a group's row count and id digest are those of its rows
- * whichever answers, so the databases are compared as before. */
+ * whichever answers, so the databases are compared as before. AGG_PARTS are those parts, one
+ * row per rollup row or group of rows, each with its source and group of the resolution. */
 #define AGG_PART(table, kind) \
 	"SELECT r.name, r.source, r.bucket, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
 	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
@@ -624,18 +625,24 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
 	r ".median_n, " r ".median_min, " r ".median_wsum, " r ".median_wcount, " r ".median_nc, " r ".median_sum, " \
 	r ".min, " r ".max, " r ".perc95, " r ".perc99, " r ".last, " r ".last_bucket, " r ".last_id"
 #define SOURCE_MATCH_OF(r, p) " AND (" p "::text IS NULL OR " r ".source ~ " p ")"
-#define AGG_SQL(source, group, order) \
+#define AGG_PARTS \
 	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
 	"p AS MATERIALIZED (SELECT * FROM m2pg_rollup_plan($2, $3, $5 <> 'hour')), " \
 	"u AS (" AGG_PART("metrics_day", "d") " UNION ALL " AGG_PART("metrics_hour", "h") " UNION ALL " \
 	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", " RAW_PARTS " FROM p JOIN metrics m " \
 	"ON m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a AND m.bucket < p.b " \
-	"WHERE p.kind = 'r'" SOURCE_MATCH("$6") " GROUP BY 1, 2, 3) " \
+	"WHERE p.kind = 'r'" SOURCE_MATCH("$6") " GROUP BY 1, 2, 3) "
+#define AGG_SQL(source, group, order) AGG_PARTS \
 	"SELECT r.name COLLATE \"C\", " source ", " TRUNC_TO("$5", "r.bucket") " AS g, " SUM_PARTS_TO_LAST \
 	" FROM u r GROUP BY " group " ORDER BY " order " LIMIT $4"
 
 const char SCHEMA_AGG_SQL[] = AGG_SQL("NULL::text", "1, 3", "1, 3");
 const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("r.source COLLATE \"C\"", "1, 2, 3", "1, 2 NULLS FIRST, 3");
+/* The parts themselves, unsorted, for m2pg to sort and add up: at an hour or a day, where a
+ * group is mostly one part, this skips the server's sort (names by byte) and aggregate, which
+ * at 100 names x 14 days of hours took 95 of the statement's 155 ms. */
+const char SCHEMA_AGG_PARTS_SQL[] = AGG_PARTS
+	"SELECT r.name, r.source, " TRUNC_TO("$5", "r.bucket") ", " ROLLUP_PARTS_OF("r") " FROM u r LIMIT $4";
 
 /* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays; $5
  * the source regex, or by source the groups' sources (binary, NULL: unassigned). */

@@ -76,6 +76,7 @@ extern const char SCHEMA_ROWS_SQL[];
 extern const char SCHEMA_ROWS_BY_SOURCE_SQL[];
 extern const char SCHEMA_AGG_SQL[];
 extern const char SCHEMA_AGG_BY_SOURCE_SQL[];
+extern const char SCHEMA_AGG_PARTS_SQL[];
 extern const char SCHEMA_GROUP_ROWS_SQL[];
 extern const char SCHEMA_GROUP_ROWS_BY_SOURCE_SQL[];
 /* The columns of a row read back: id, bucket, name, the statistics, source. */

@@ -449,6 +449,34 @@ def test_librato_reads_per_source_at_an_hour_and_coarser_equal_the_row_merge(wor
     assert checked > 200, checked
 
 
+def test_a_read_with_more_rollup_parts_than_read_max_rows_but_fewer_groups_is_answered(
+        world, module_m2pg_factory):
+    """At an hour or a day m2pg asks each database for the parts of its groups (a rollup row,
+    or the rows of an hour not rolled up) and adds them up itself. READ_MAX_ROWS bounds groups,
+    as documented: a read with more parts than that but fewer groups is answered (m2pg asks for
+    the groups' sums instead), and one with more groups is still refused."""
+    w = world
+    a = w.names[0]  # three sources: a day holds three day rollup rows, today an hour's three
+    limited = start(module_m2pg_factory, w.dbs, {"READ_MAX_ROWS": "8"})
+    frm, to = day_of(w.now) - 3 * DAY, w.now
+    for db in w.dbs:
+        parts = db.psql("select count(*) from m2pg_rollup_plan(%s, %s, true) p join metrics_day d "
+                        "on d.name = %s and d.bucket >= p.a and d.bucket < p.b and p.kind = 'd'"
+                        % (pg_time(frm), pg_time(to), sql_literal(a)))[0][0]
+        parts_h = db.psql("select count(*) from m2pg_rollup_plan(%s, %s, true) p join metrics_hour h "
+                          "on h.name = %s and h.bucket >= p.a and h.bucket < p.b and p.kind = 'h'"
+                          % (pg_time(frm), pg_time(to), sql_literal(a)))[0][0]
+        assert int(parts) + int(parts_h) > 8, (db.name, parts, parts_h)
+    params = window("^" + re.escape(a) + "$", frm, to, "day")
+    got = assert_read_ok(limited.get_metrics(**params), "2/2")
+    want = assert_read_ok(w.ref.get_metrics(**params), "2/2")
+    assert len(want[a]["count"]) == 4, want[a]["count"]
+    assert diff_series(got, want) == []
+    r = limited.get_metrics(**window("^" + re.escape(a) + "$", frm, to, "hour"))
+    assert r.status == 422, (r.status, r.body)
+    assert "more than 8 rows" in r.json["error"], r.json
+
+
 # --------------------------------------------------------------------------
 # 2. a late write
 
