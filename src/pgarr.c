@@ -58,9 +58,3 @@ void pgarr_add_timestamptz(Buf *b, int64_t unix_us)
 	pgarr_put64(b, (uint64_t)(unix_us - PG_EPOCH_US));
 }
 
-uint64_t pgarr_get64(const char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return be64toh(v);
-}

@@ -4,6 +4,8 @@
 #ifndef M2PG_PGARR_H
 #define M2PG_PGARR_H
 
+#include <endian.h>
+
 #include "buf.h"
 
 #define PGARR_OID_FLOAT8 701
@@ -22,7 +24,13 @@ void pgarr_end(Buf *b, uint32_t n, bool has_null);
 void pgarr_add_text(Buf *b, const char *s, size_t len);
 void pgarr_add_timestamptz(Buf *b, int64_t unix_us);
 
-uint64_t pgarr_get64(const char *p);
+/* Inline: a read decodes several of these per row of each database. */
+static inline uint64_t pgarr_get64(const char *p)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, p, sizeof(v));
+	return be64toh(v);
+}
 /* A float8 column value, or false when it is NULL (or not 8 bytes). */
 static inline double pgarr_double_bits(uint64_t bits)
 {

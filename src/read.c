@@ -671,14 +671,15 @@ static void read_pump(evutil_socket_t fd, short what, void *arg)
 	pump_over(rr);
 }
 
+/* A NULL has length 0: one call to libpq fewer per value, of the 27 of each part. */
 static int64_t get_i64(const PGresult *res, int r, int c)
 {
-	return PQgetisnull(res, r, c) ? 0 : (int64_t)pgarr_get64(PQgetvalue(res, r, c));
+	return PQgetlength(res, r, c) == 8 ? (int64_t)pgarr_get64(PQgetvalue(res, r, c)) : 0;
 }
 
 static bool get_f64(const PGresult *res, int r, int c, double *out)
 {
-	if (PQgetisnull(res, r, c) || PQgetlength(res, r, c) != 8)
+	if (PQgetlength(res, r, c) != 8)
 		return false;
 	*out = pgarr_double_bits(pgarr_get64(PQgetvalue(res, r, c)));
 	return true;
@@ -718,36 +719,24 @@ static int cmp_col(const PGresult *a, int ra, const PGresult *b, int rb, int col
 }
 
 /* One part of a group in one database's aggregate: a row of its answer. The parts of all
- * databases are sorted together by group, then database. */
+ * databases are sorted together by group (series, then group of the resolution), then
+ * database. A series is numbered by the rollup, so that sorting compares integers: by name,
+ * 100 names x 14 days of hours spent 13% of the read in memcmp. */
 typedef struct PartRef {
-	const char *name, *source; /* source NULL: unassigned */
-	uint32_t name_len, source_len;
+	uint32_t series;
+	int32_t row;
 	int64_t g;
-	int row;
 	int db;
 } PartRef;
 
-static int cmp_parts(const void *pa, const void *pb, void *arg)
+static int cmp_parts(const void *pa, const void *pb)
 {
 	const PartRef *a = pa, *b = pb;
-	const ReadReq *rr = arg;
-	int c = cmp_bytes(a->name, a->name_len, b->name, b->name_len);
-	if (c)
-		return c;
-	/* Unassigned first, as the databases sort them. */
-	if (rr->by_source && (c = cmp_bytes(a->source ? a->source : "", a->source_len, b->source ? b->source : "",
-					 b->source_len)))
-		return c;
+	if (a->series != b->series)
+		return a->series < b->series ? -1 : 1;
 	if (a->g != b->g)
 		return a->g < b->g ? -1 : 1;
 	return (a->db > b->db) - (a->db < b->db);
-}
-
-static bool same_group(const ReadReq *rr, const PartRef *a, const PartRef *b)
-{
-	return a->g == b->g && a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0 &&
-	       (!rr->by_source || (a->source_len == b->source_len && !a->source == !b->source &&
-				   memcmp(a->source ? a->source : "", b->source ? b->source : "", a->source_len) == 0));
 }
 
 /* Every answering database's parts, sorted by group then database; NULL (and 0) when none. */
@@ -770,18 +759,21 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 		for (int r = 0, nr = PQntuples(res); r < nr; r++) {
 			if (PQgetisnull(res, r, AGG_NAME) || PQgetlength(res, r, AGG_G) != 8)
 				continue;
+			bool has_source = !PQgetisnull(res, r, AGG_SOURCE);
+			const char *key;
+			size_t klen;
+			series_key(rr, PQgetvalue(res, r, AGG_NAME), (size_t)PQgetlength(res, r, AGG_NAME),
+				   has_source ? PQgetvalue(res, r, AGG_SOURCE) : NULL,
+				   has_source ? (size_t)PQgetlength(res, r, AGG_SOURCE) : 0, &key, &klen);
 			PartRef *p = &refs[(*count)++];
-			p->name = PQgetvalue(res, r, AGG_NAME);
-			p->name_len = (uint32_t)PQgetlength(res, r, AGG_NAME);
-			p->source = PQgetisnull(res, r, AGG_SOURCE) ? NULL : PQgetvalue(res, r, AGG_SOURCE);
-			p->source_len = p->source ? (uint32_t)PQgetlength(res, r, AGG_SOURCE) : 0;
-			p->g = get_i64(res, r, AGG_G);
+			p->series = rollup_series(rr->rollup, key, klen);
 			p->row = r;
+			p->g = get_i64(res, r, AGG_G);
 			p->db = i;
 		}
 	}
 	if (*count > 1)
-		qsort_r(refs, *count, sizeof(*refs), cmp_parts, rr);
+		qsort(refs, *count, sizeof(*refs), cmp_parts);
 	return refs;
 }
 
@@ -807,7 +799,7 @@ static void merge_aggregates(ReadReq *rr)
 	for (size_t i = 0, j; i < nparts; i = j) {
 		int64_t n[CFG_MAX_DATABASES] = {0}, d0[CFG_MAX_DATABASES] = {0}, d1[CFG_MAX_DATABASES] = {0};
 		bool has[CFG_MAX_DATABASES] = {false};
-		for (j = i; j < nparts && same_group(rr, &parts[i], &parts[j]); j++) {
+		for (j = i; j < nparts && parts[j].series == parts[i].series && parts[j].g == parts[i].g; j++) {
 			const PGresult *res = rr->agg[parts[j].db];
 			int r = parts[j].row, d = parts[j].db;
 			has[d] = true;
@@ -831,7 +823,6 @@ static void merge_aggregates(ReadReq *rr)
 			agree = true;
 			use = most;
 		}
-		const char *source = rr->by_source ? first->source : NULL;
 		if (agree) {
 			RollAcc acc = {0};
 			for (size_t k = i; k < j; k++) {
@@ -841,21 +832,20 @@ static void merge_aggregates(ReadReq *rr)
 				agg_to_acc(rr->agg[use], parts[k].row, &part);
 				rollup_acc_merge(&acc, &part);
 			}
-			const char *key;
-			size_t klen;
-			series_key(rr, first->name, first->name_len, source, first->source_len, &key, &klen);
-			if (!rollup_add_group(rr->rollup, key, klen, g, &acc)) {
+			if (!rollup_add_group_of(rr->rollup, first->series, g, &acc)) {
 				rr->too_many = true;
 				break;
 			}
 			continue;
 		}
+		const PGresult *fr = rr->agg[first->db];
 		int64_t lo = g > rr->from_us ? g : rr->from_us;
-		pgarr_add_text(&rr->names, first->name, first->name_len);
+		pgarr_add_text(&rr->names, PQgetvalue(fr, first->row, AGG_NAME), (size_t)PQgetlength(fr, first->row, AGG_NAME));
 		pgarr_add_timestamptz(&rr->lo, lo);
 		pgarr_add_timestamptz(&rr->hi, hi < rr->to_us ? hi : rr->to_us);
-		if (source) {
-			pgarr_add_text(&rr->sources, source, first->source_len);
+		if (rr->by_source && !PQgetisnull(fr, first->row, AGG_SOURCE)) {
+			pgarr_add_text(&rr->sources, PQgetvalue(fr, first->row, AGG_SOURCE),
+				       (size_t)PQgetlength(fr, first->row, AGG_SOURCE));
 		} else {
 			pgarr_put32(&rr->sources, UINT32_MAX); /* NULL */
 			null_source = true;

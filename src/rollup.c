@@ -304,16 +304,26 @@ static void acc_finish(const RollAcc *acc, Agg *agg)
 	}
 }
 
-bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us, const RollAcc *acc)
+uint32_t rollup_series(Rollup *r, const char *name, size_t name_len)
+{
+	return intern(r, name, name_len);
+}
+
+bool rollup_add_group_of(Rollup *r, uint32_t series, int64_t group_us, const RollAcc *acc)
 {
 	if (r->ngroups >= r->max_rows)
 		return false;
 	r->groups = grow(r->groups, &r->cap_groups, r->ngroups + 1, sizeof(Agg));
 	Agg *g = &r->groups[r->ngroups++];
-	g->name = intern(r, name, name_len);
+	g->name = series;
 	g->group_us = group_us;
 	acc_finish(acc, g);
 	return true;
+}
+
+bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us, const RollAcc *acc)
+{
+	return rollup_add_group_of(r, intern(r, name, name_len), group_us, acc);
 }
 
 static int cmp_agg(const void *a, const void *b)

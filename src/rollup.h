@@ -51,6 +51,10 @@ void rollup_acc_merge(RollAcc *acc, const RollAcc *more);
 /* Adds a group a database aggregated itself; false past max_rows groups. */
 bool rollup_add_group(Rollup *r, const char *name, size_t name_len, int64_t group_us,
 		      const RollAcc *acc) WARN_UNUSED;
+/* The same by the series' number: rollup_series() gives each distinct name (series key) one,
+ * from 0 up, in the order they are first seen. */
+uint32_t rollup_series(Rollup *r, const char *name, size_t name_len);
+bool rollup_add_group_of(Rollup *r, uint32_t series, int64_t group_us, const RollAcc *acc) WARN_UNUSED;
 
 /* One bucket of the answer: the rollup of a group's rows. */
 typedef struct RollPoint {
