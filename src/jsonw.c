@@ -2,6 +2,7 @@
 #include "jsonw.h"
 
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,82 @@ static size_t format_g_digits(double v, char *buf)
 	return put_g(buf, neg, d17, 17, e, 17);
 }
 
+/* The same as format_g_digits(), for 1e-5 <= |v| < 1e15 with a fraction (a mean, a rate),
+ * in integer arithmetic: v is m * 2^-s exactly, so v * 10^k = m * 10^k / 2^s is rounded
+ * exactly (ties to even, as printf) to P = 15, 16 or 17 digits, and a candidate reads back as
+ * v (strtod, ties to even) exactly when it lies within half a unit of v's last place (a
+ * quarter below a power of two), ends included when m is even. 0 when v is outside. About
+ * 20 times faster than printf and strtod, which took most of the time a long read spent
+ * writing its answer. */
+static const uint64_t POW10[20] = {
+	1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
+	10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
+	1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
+	10000000000000000000u};
+
+static unsigned __int128 pow10_wide(int k)
+{
+	return k < 20 ? (unsigned __int128)POW10[k] : (unsigned __int128)POW10[19] * POW10[k - 19];
+}
+
+static size_t format_g_exact(double v, char *buf)
+{
+	typedef unsigned __int128 u128;
+	double a = fabs(v);
+	if (!(a >= 1e-5 && a < 1e15))
+		return 0;
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	int s = 1075 - (int)((bits >> 52) & 0x7ff); /* v = m * 2^-s */
+	uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | UINT64_C(1) << 52;
+	if (s <= 0) /* an integer: not here */
+		return 0;
+	/* e10: 10^e10 <= a < 10^(e10 + 1), estimated, then made exact on 17 digits. */
+	int e10 = (int)floor(log10(a)), tries = 0;
+	for (; tries < 3; tries++) {
+		u128 q = ((u128)m * pow10_wide(16 - e10)) >> s;
+		if (q < POW10[16])
+			e10--;
+		else if (q >= POW10[17])
+			e10++;
+		else
+			break;
+	}
+	if (tries == 3 || e10 < -5 || e10 > 14)
+		return 0;
+	u128 one = (u128)1 << s, half = one >> 1;
+	bool pow2 = m == UINT64_C(1) << 52;
+	for (int prec = 15; prec <= 17; prec++) {
+		int k = prec - 1 - e10;
+		u128 scale = pow10_wide(k);
+		u128 n = (u128)m * scale;
+		u128 q = n >> s, r = n & (one - 1);
+		bool up = r > half || (r == half && (q & 1));
+		u128 dist = up ? one - r : r; /* |candidate - v| in units of 2^-s / 10^k */
+		q += up;
+		bool back = prec == 17;
+		if (!back) {
+			u128 lim = up || !pow2 ? 2 * dist : 4 * dist; /* against 10^k */
+			back = lim < scale || (lim == scale && (m & 1) == 0);
+		}
+		if (!back)
+			continue;
+		int de = e10;
+		if (q == POW10[prec]) { /* 99...9 rounded up to 10...0 */
+			q = POW10[prec - 1];
+			de++;
+		}
+		char d[17];
+		uint64_t u = (uint64_t)q;
+		for (int i = prec - 1; i >= 0; i--) {
+			d[i] = (char)('0' + u % 10);
+			u /= 10;
+		}
+		return put_g(buf, v < 0, d, prec, de, prec);
+	}
+	return 0;
+}
+
 size_t jsonw_format_double(double v, char *buf)
 {
 	if (!isfinite(v)) /* never stored, but never emit invalid JSON either */
@@ -166,7 +243,8 @@ size_t jsonw_format_double(double v, char *buf)
 	}
 	if (a < DBL_MIN) /* subnormal: fewer digits than 15 may be all it carries */
 		return format_g_printf(v, 1, buf);
-	return format_g_digits(v, buf);
+	size_t n = format_g_exact(v, buf);
+	return n ? n : format_g_digits(v, buf);
 }
 
 void jsonw_double(Buf *b, double v)

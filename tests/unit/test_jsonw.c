@@ -210,6 +210,78 @@ static void test_format_double_random_round_trip(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* What jsonw_format_double promises for a double with a fraction, by printf and strtod: the
+ * first of %.15g, %.16g and %.17g that reads back as v. */
+static void reference_g(double v, char *buf)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, 32, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* Values a read writes most (means, rates, sums in 1e-5..1e15, where m2pg computes digits in
+ * integers rather than with printf) are byte for byte printf's: random mantissas at every
+ * exponent of the range, quotients of small integers, and values next to powers of two, of
+ * ten and to ties at the 15th and 16th digit. */
+static void test_format_double_matches_printf(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1du;
+	int failures = 0, checked = 0;
+	for (int i = 0; i < 1500000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v;
+		switch (i % 6) {
+		case 0: { /* any mantissa, exponent of 1e-5..1e15 */
+			uint64_t bits = (x & ((UINT64_C(1) << 52) - 1)) | (uint64_t)(1006 + (x >> 52) % 44) << 52;
+			memcpy(&v, &bits, sizeof(v));
+			break;
+		}
+		case 1: /* a mean: a sum over a count */
+			v = (double)(x % 100000000) / (double)(1 + (x >> 40) % 5000);
+			break;
+		case 2: /* short decimals and their neighbours */
+			v = nextafter((double)(x % 10000000) / 1000.0, (x >> 63) ? 1e300 : -1e300);
+			break;
+		case 3: { /* powers of two and their neighbours */
+			v = ldexp(1.0, (int)((x >> 8) % 66) - 16);
+			int steps = (int)(x % 5) - 2;
+			for (; steps > 0; steps--)
+				v = nextafter(v, 1e300);
+			for (; steps < 0; steps++)
+				v = nextafter(v, 0);
+			break;
+		}
+		case 4: { /* 15 or 16 digits then a 5: ties, or next to them, at the rounding digit */
+			double base = (double)(x % 1000000000000000u) * 10.0 + 5.0;
+			v = base * pow(10.0, -(double)(1 + (x >> 50) % 19));
+			break;
+		}
+		default: /* next to powers of ten */
+			v = nextafter(pow(10.0, (double)((int)((x >> 20) % 20) - 5)), (x & 1) ? 1e300 : 0);
+			break;
+		}
+		if (x & 0x100)
+			v = -v;
+		if (!isfinite(v) || v == 0 || v == (double)(int64_t)v)
+			continue;
+		checked++;
+		char got[32], want[32];
+		jsonw_format_double(v, got);
+		reference_g(v, want);
+		/* a short decimal comes out shorter than %.15g's zeros allow: compare values then */
+		bool same = strcmp(got, want) == 0 || (strlen(got) < strlen(want) && strtod(got, NULL) == v);
+		if (!same && failures++ < 10)
+			print_error("%a: \"%s\", printf \"%s\"\n", v, got, want);
+	}
+	assert_int_equal(failures, 0);
+	assert_true(checked > 1000000);
+}
+
 /* jsonw_double appends to what the buffer holds, -0 included as a JSON number equal to 0. */
 static void test_double_appends(void **state)
 {
@@ -394,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_format_double_shortest),
 		cmocka_unit_test(test_format_double_subnormal),
 		cmocka_unit_test(test_format_double_random_round_trip),
+		cmocka_unit_test(test_format_double_matches_printf),
 		cmocka_unit_test(test_double_appends),
 		cmocka_unit_test(test_string_exact),
 		cmocka_unit_test(test_string_controls),
