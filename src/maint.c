@@ -101,6 +101,7 @@ typedef struct Maint {
 	uint64_t copied[CFG_MAX_DATABASES];
 	uint64_t windows, differing;
 	uint64_t hours, groups;	    /* hours compared by rollups, groups found differing */
+	uint64_t days;		    /* of those hours, whole UTC days compared by their day rollups */
 	int64_t repair_started_us; /* monotonic */
 } Maint;
 
@@ -862,28 +863,28 @@ static void repair_hours(Maint *m, Cover *c, const int64_t *hours, size_t nh, in
 	buf_free(&g.source);
 }
 
-/* Compares the covered hours' totals and repairs the hours that differ. */
-static void repair_covered(Maint *m, Cover *c)
+/* The hours that differ, and each hour with rows: the hour and the most any database counts. */
+typedef struct Diff {
+	int64_t *differ;
+	size_t nd, cap;
+	int64_t (*rows)[2];
+	size_t nrows, rcap;
+} Diff;
+
+/* Walks the databases' totals per hour or day (sorted results of bucket, n, h1, h2) side by
+ * side, calling fn for each bucket with whether every database has the same totals, and the
+ * most rows any counts. A bucket a database has no rollup of holds no rows there: zeros. */
+static void walk_totals(PGresult *res[CFG_MAX_DATABASES], void (*fn)(void *, int64_t, bool, int64_t), void *arg)
 {
 	int n = cfg->ndatabases;
-	char a[40], b[40];
-	tm_format_pg(c->lo, a);
-	tm_format_pg(c->hi, b);
-	const char *params[] = {a, b};
-	PGresult *res[CFG_MAX_DATABASES];
-	int alive = run_each(m, c->in, "repair-hours", SCHEMA_REPAIR_HOURS_SQL, 2, params, NULL, NULL, true, res);
-	int64_t *differ = NULL;
-	size_t nd = 0, cap = 0, nrows = 0, rcap = 0;
-	int64_t(*rows)[2] = NULL; /* each hour with rows: the hour, the most any database counts */
 	int pos[CFG_MAX_DATABASES] = {0};
-	while (alive >= 2) {
-		int64_t hour = INT64_MAX;
+	for (;;) {
+		int64_t at = INT64_MAX;
 		for (int i = 0; i < n; i++)
-			if (res[i] && pos[i] < PQntuples(res[i]) && get_ts(res[i], pos[i], 0) < hour)
-				hour = get_ts(res[i], pos[i], 0);
-		if (hour == INT64_MAX)
+			if (res[i] && pos[i] < PQntuples(res[i]) && get_ts(res[i], pos[i], 0) < at)
+				at = get_ts(res[i], pos[i], 0);
+		if (at == INT64_MAX)
 			break;
-		/* An hour a database has no rollup of holds no rows there: zeros. */
 		static const char zero[8];
 		const char *first[3] = {NULL, NULL, NULL};
 		bool same = true;
@@ -891,7 +892,7 @@ static void repair_covered(Maint *m, Cover *c)
 		for (int i = 0; i < n; i++) {
 			if (!res[i])
 				continue;
-			bool has = pos[i] < PQntuples(res[i]) && get_ts(res[i], pos[i], 0) == hour;
+			bool has = pos[i] < PQntuples(res[i]) && get_ts(res[i], pos[i], 0) == at;
 			for (int col = 1; col <= 3; col++) {
 				const char *v = has ? PQgetvalue(res[i], pos[i], col) : zero;
 				if (!first[col - 1])
@@ -903,44 +904,142 @@ static void repair_covered(Maint *m, Cover *c)
 			most = r > most ? r : most;
 			pos[i] += has;
 		}
-		if (nrows == rcap) {
-			rcap = rcap ? rcap * 2 : 256;
-			rows = realloc(rows, rcap * sizeof(*rows));
-			if (!rows)
-				fatal("at=oom");
-		}
-		rows[nrows][0] = hour;
-		rows[nrows++][1] = most;
-		if (same || is_dirty(c, hour))
-			continue;
-		if (nd == cap) {
-			cap = cap ? cap * 2 : 64;
-			differ = realloc(differ, cap * sizeof(int64_t));
-			if (!differ)
-				fatal("at=oom");
-		}
-		differ[nd++] = hour;
+		fn(arg, at, same, most);
+	}
+}
+
+typedef struct HourWalk {
+	Cover *c;
+	Diff *d;
+} HourWalk;
+
+static void on_hour(void *arg, int64_t hour, bool same, int64_t most)
+{
+	HourWalk *w = arg;
+	Diff *d = w->d;
+	if (d->nrows == d->rcap) {
+		d->rcap = d->rcap ? d->rcap * 2 : 256;
+		if (!(d->rows = realloc(d->rows, d->rcap * sizeof(*d->rows))))
+			fatal("at=oom");
+	}
+	d->rows[d->nrows][0] = hour;
+	d->rows[d->nrows++][1] = most;
+	if (same || is_dirty(w->c, hour))
+		return;
+	if (d->nd == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		if (!(d->differ = realloc(d->differ, d->cap * sizeof(int64_t))))
+			fatal("at=oom");
+	}
+	d->differ[d->nd++] = hour;
+}
+
+/* Compares the hours of [lo, hi) into d; false when fewer than two databases answered. */
+static bool compare_hours(Maint *m, Cover *c, int64_t lo, int64_t hi, Diff *d)
+{
+	char a[40], b[40];
+	tm_format_pg(lo, a);
+	tm_format_pg(hi, b);
+	const char *params[] = {a, b};
+	PGresult *res[CFG_MAX_DATABASES];
+	int alive = run_each(m, c->in, "repair-hours", SCHEMA_REPAIR_HOURS_SQL, 2, params, NULL, NULL, true, res);
+	if (alive >= 2) {
+		HourWalk w = {c, d};
+		walk_totals(res, on_hour, &w);
 	}
 	clear_each(res);
-	if (alive >= 2) {
+	return alive >= 2;
+}
+
+typedef struct DayWalk {
+	Cover *c;
+	int64_t *check; /* days whose hours are compared: they differ, or hold a dirty hour */
+	size_t n, cap;
+} DayWalk;
+
+static bool day_has_dirty(const Cover *c, int64_t day)
+{
+	for (size_t k = 0; k < c->ndirty; k++)
+		if (c->dirty[k] >= day && c->dirty[k] < day + DAY_US)
+			return true;
+	return false;
+}
+
+static void on_day(void *arg, int64_t day, bool same, int64_t most)
+{
+	DayWalk *w = arg;
+	(void)most;
+	if (same && !day_has_dirty(w->c, day))
+		return;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		if (!(w->check = realloc(w->check, w->cap * sizeof(int64_t))))
+			fatal("at=oom");
+	}
+	w->check[w->n++] = day;
+}
+
+/* Compares the covered hours' totals and repairs the hours that differ. Whole UTC days are
+ * compared first by their day rollups, which gc computes from the day's hours: an hour
+ * rollup row per (name, source, hour) is 24 times the reading, and a repair that found
+ * nothing over 14 days of 1,000 series spent 750 of its 980 ms summing them. The hours of a
+ * day are compared only where its totals differ or it holds a dirty hour (whose day rollup is
+ * not to be trusted); the hours at the edges, outside whole days, always. */
+static void repair_covered(Maint *m, Cover *c)
+{
+	Diff d = {0};
+	int64_t d0 = c->lo % DAY_US == 0 ? c->lo : (c->lo / DAY_US + 1) * DAY_US, d1 = c->hi / DAY_US * DAY_US;
+	DayWalk w = {c, NULL, 0, 0};
+	bool ok = true;
+	if (c->lo < c->hi && c->lo > 0 && d0 < d1) {
+		char a[40], b[40];
+		tm_format_pg(d0, a);
+		tm_format_pg(d1, b);
+		const char *params[] = {a, b};
+		PGresult *res[CFG_MAX_DATABASES];
+		int alive = run_each(m, c->in, "repair-days", SCHEMA_REPAIR_DAYS_SQL, 2, params, NULL, NULL, true, res);
+		if (alive >= 2) {
+			walk_totals(res, on_day, &w);
+			m->days += (uint64_t)((d1 - d0) / DAY_US);
+		}
+		ok = alive >= 2;
+		clear_each(res);
+	} else {
+		d0 = d1 = c->hi; /* no whole day: every hour is compared */
+	}
+	/* The hours to compare, in order: before the first whole day, the days to check, after
+	 * the last whole day. */
+	if (ok && c->lo < d0)
+		ok = compare_hours(m, c, c->lo, d0, &d);
+	for (size_t k = 0; ok && k < w.n; k++) {
+		size_t e = k;
+		while (e + 1 < w.n && w.check[e + 1] == w.check[e] + DAY_US)
+			e++;
+		ok = compare_hours(m, c, w.check[k], w.check[e] + DAY_US, &d);
+		k = e;
+	}
+	if (ok && d1 < c->hi && d1 >= d0)
+		ok = compare_hours(m, c, d1, c->hi, &d);
+	free(w.check);
+	if (ok && c->lo < c->hi) {
 		uint64_t hours = (uint64_t)((c->hi - c->lo) / HOUR_US);
 		for (size_t k = 0; k < c->ndirty; k++)
 			hours -= c->dirty[k] >= c->lo && c->dirty[k] < c->hi;
 		m->hours += hours;
-		m->differing += nd;
+		m->differing += d.nd;
 	}
 	/* A UTC day at a time: the partitions of metrics are whole days, so each copy looks its
 	 * ids up in one. */
-	for (size_t k = 0, e, h = 0; k < nd && !stopping; k = e) {
-		for (e = k + 1; e < nd && differ[e] / DAY_US == differ[k] / DAY_US; e++)
+	for (size_t k = 0, e, h = 0; ok && k < d.nd && !stopping; k = e) {
+		for (e = k + 1; e < d.nd && d.differ[e] / DAY_US == d.differ[k] / DAY_US; e++)
 			;
 		int64_t span = 0;
-		for (; h < nrows && rows[h][0] <= differ[e - 1]; h++)
-			span += rows[h][0] >= differ[k] ? rows[h][1] : 0;
-		repair_hours(m, c, differ + k, e - k, span);
+		for (; h < d.nrows && d.rows[h][0] <= d.differ[e - 1]; h++)
+			span += d.rows[h][0] >= d.differ[k] ? d.rows[h][1] : 0;
+		repair_hours(m, c, d.differ + k, e - k, span);
 	}
-	free(rows);
-	free(differ);
+	free(d.rows);
+	free(d.differ);
 }
 
 /* The earliest bucket any database holds (perhaps an hour early), or -1. */
@@ -1034,8 +1133,9 @@ static void repair_summary(const Maint *m)
 		off += (size_t)snprintf(copied + off, sizeof(copied) - off, " copied_db%d=%llu", i + 1,
 					(unsigned long long)m->copied[i]);
 	int64_t ms = m->repair_started_us ? (now_mono_us() - m->repair_started_us) / 1000 : 0;
-	log_info("at=repair-done windows=%llu hours=%llu differing=%llu groups=%llu%s measure#m2pg.repair.ms=%lld",
-		 (unsigned long long)m->windows, (unsigned long long)m->hours, (unsigned long long)m->differing,
+	log_info("at=repair-done windows=%llu hours=%llu days=%llu differing=%llu groups=%llu%s measure#m2pg.repair.ms=%lld",
+		 (unsigned long long)m->windows, (unsigned long long)m->hours, (unsigned long long)m->days,
+		 (unsigned long long)m->differing,
 		 (unsigned long long)m->groups, copied, (long long)ms);
 }
 

@@ -562,6 +562,10 @@ const char SCHEMA_REPAIR_STATE_SQL[] =
 const char SCHEMA_REPAIR_HOURS_SQL[] =
 	"SELECT bucket, sum(n)::int8, bit_xor(h1), bit_xor(h2) FROM metrics_hour "
 	"WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz GROUP BY 1 ORDER BY 1";
+/* The same totals per UTC day, from the day rollups (gc computes a day from its hours). */
+const char SCHEMA_REPAIR_DAYS_SQL[] =
+	"SELECT bucket, sum(n)::int8, bit_xor(h1), bit_xor(h2) FROM metrics_day "
+	"WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz GROUP BY 1 ORDER BY 1";
 /* Unsorted: repair sorts them in byte order, unassigned first, the same for every database. */
 const char SCHEMA_REPAIR_GROUPS_SQL[] =
 	"SELECT bucket, name, source, n, h1, h2 FROM metrics_hour WHERE bucket = ANY ($1::timestamptz[])";

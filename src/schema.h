@@ -62,6 +62,7 @@ extern const char SCHEMA_STORE_STATUS_SQL[];
  * Unix microseconds. */
 extern const char SCHEMA_REPAIR_STATE_SQL[];
 extern const char SCHEMA_REPAIR_HOURS_SQL[];
+extern const char SCHEMA_REPAIR_DAYS_SQL[];
 extern const char SCHEMA_REPAIR_GROUPS_SQL[];
 extern const char SCHEMA_REPAIR_IDS_SQL[];
 extern const char SCHEMA_REPAIR_RANGE_IDS_SQL[];
