@@ -496,8 +496,10 @@ say "   keep-alive connection, after $WARMUP warm-ups (1 for a read over a secon
 say "   ${SQL_BUDGET} s but at least 5), against the same read in SQL on database 1 (pgbench -M extended, one client,"
 say "   p50 after a warm-up; runs: as many as fit in ${SQL_BUDGET} s, 3 to $RUNS, or the warm-up alone when it took"
 say "   longer): flat = the aggregate m2pg sent before rollups, on metrics_flat (measured before the first gc,"
-say "   the table fresh in memory); rollup = m2pg's SCHEMA_AGG_SQL of now, on database 1's metrics and"
-say "   rollups, as m2pg sends it (in its session settings: $SESSION_SQL) and in PostgreSQL's defaults (JIT on)"
+say "   the table fresh in memory); rollup = the whole answer in SQL, SCHEMA_AGG_SQL of now (the rollup rules'"
+say "   sums per group, sorted), on database 1's metrics and rollups, in m2pg's session settings ($SESSION_SQL)"
+say "   and in PostgreSQL's defaults (JIT on). At an hour or a day m2pg itself sends SCHEMA_AGG_PARTS_SQL (the"
+say "   same parts, neither added up nor sorted) and adds them up"
 sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' read runs "p50 ms" "p90 ms" "flat ms" runs "flat/m2pg" "rollup ms" "m2pg/rlp" "dflt ms" answer
 for k in a b c d e; do
 	sayf '   %-40s %4s %8s %8s %9s %4s %9s %9s %9s %9s  %s\n' "${R_DESC[$k]}" "${R_RUNS[$k]}" "${R_P50[$k]}" "${R_P90[$k]}" "${R_FLAT[$k]}" "${R_FLATN[$k]}" \
