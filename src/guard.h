@@ -42,8 +42,8 @@ const char *guard_request_begin(Guard *g, struct evhttp_request *req);
 /* The guard owns evhttp's close callback of each connection; others get one hook per
  * connection here, called when it closes (fn NULL removes it). Call from the worker's loop. */
 void guard_set_close_hook(struct evhttp_connection *evcon, void (*fn)(void *), void *arg);
-/* A read left megabytes free in malloc's heap: hand them back to the system a second after
- * the worker's requests are over. Call from the worker's loop. */
+/* A read left megabytes free in malloc's heap: hand them back to the system once the worker
+ * has been a second without such reads and its requests are over. Call from the worker's loop. */
 void guard_trim_soon(void);
 /* After evhttp_free() (which closes the connections this counts). */
 void guard_free(Guard *g);
