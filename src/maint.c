@@ -446,6 +446,17 @@ static int64_t hour_ceil(int64_t us)
 	return f == us ? f : f + HOUR_US;
 }
 
+/* Appends v to an array of *n items that has room for *cap. */
+static void push_i64(int64_t **a, size_t *n, size_t *cap, int64_t v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		if (!(*a = realloc(*a, *cap * sizeof(int64_t))))
+			fatal("at=oom");
+	}
+	(*a)[(*n)++] = v;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -492,15 +503,8 @@ static void rollup_cover(Maint *m, int64_t from, int64_t end, Cover *c)
 				if (kf > c->lo)
 					c->lo = kf == INT64_MAX ? kf : hour_ceil(kf);
 			}
-			if (PQgetisnull(r, k, 2))
-				continue;
-			if (c->ndirty == cap) {
-				cap = cap ? cap * 2 : 64;
-				c->dirty = realloc(c->dirty, cap * sizeof(int64_t));
-				if (!c->dirty)
-					fatal("at=oom");
-			}
-			c->dirty[c->ndirty++] = get_ts(r, k, 2);
+			if (!PQgetisnull(r, k, 2))
+				push_i64(&c->dirty, &c->ndirty, &cap, get_ts(r, k, 2));
 		}
 		PQclear(r);
 	}
@@ -924,14 +928,8 @@ static void on_hour(void *arg, int64_t hour, bool same, int64_t most)
 	}
 	d->rows[d->nrows][0] = hour;
 	d->rows[d->nrows++][1] = most;
-	if (same || is_dirty(w->c, hour))
-		return;
-	if (d->nd == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 64;
-		if (!(d->differ = realloc(d->differ, d->cap * sizeof(int64_t))))
-			fatal("at=oom");
-	}
-	d->differ[d->nd++] = hour;
+	if (!same && !is_dirty(w->c, hour))
+		push_i64(&d->differ, &d->nd, &d->cap, hour);
 }
 
 /* Compares the hours of [lo, hi) into d; false when fewer than two databases answered. */
@@ -969,14 +967,8 @@ static void on_day(void *arg, int64_t day, bool same, int64_t most)
 {
 	DayWalk *w = arg;
 	(void)most;
-	if (same && !day_has_dirty(w->c, day))
-		return;
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 16;
-		if (!(w->check = realloc(w->check, w->cap * sizeof(int64_t))))
-			fatal("at=oom");
-	}
-	w->check[w->n++] = day;
+	if (!same || day_has_dirty(w->c, day))
+		push_i64(&w->check, &w->n, &w->cap, day);
 }
 
 /* Compares the covered hours' totals and repairs the hours that differ. Whole UTC days are
