@@ -932,21 +932,28 @@ static void on_hour(void *arg, int64_t hour, bool same, int64_t most)
 		push_i64(&d->differ, &d->nd, &d->cap, hour);
 }
 
-/* Compares the hours of [lo, hi) into d; false when fewer than two databases answered. */
-static bool compare_hours(Maint *m, Cover *c, int64_t lo, int64_t hi, Diff *d)
+/* Runs the totals statement sql over [lo, hi) in every database compared and, when two or
+ * more answered, walks them with fn. Returns how many answered. */
+static int run_totals(Maint *m, Cover *c, const char *what, const char *sql, int64_t lo, int64_t hi,
+		      void (*fn)(void *, int64_t, bool, int64_t), void *arg)
 {
 	char a[40], b[40];
 	tm_format_pg(lo, a);
 	tm_format_pg(hi, b);
 	const char *params[] = {a, b};
 	PGresult *res[CFG_MAX_DATABASES];
-	int alive = run_each(m, c->in, "repair-hours", SCHEMA_REPAIR_HOURS_SQL, 2, params, NULL, NULL, true, res);
-	if (alive >= 2) {
-		HourWalk w = {c, d};
-		walk_totals(res, on_hour, &w);
-	}
+	int alive = run_each(m, c->in, what, sql, 2, params, NULL, NULL, true, res);
+	if (alive >= 2)
+		walk_totals(res, fn, arg);
 	clear_each(res);
-	return alive >= 2;
+	return alive;
+}
+
+/* Compares the hours of [lo, hi) into d; false when fewer than two databases answered. */
+static bool compare_hours(Maint *m, Cover *c, int64_t lo, int64_t hi, Diff *d)
+{
+	HourWalk w = {c, d};
+	return run_totals(m, c, "repair-hours", SCHEMA_REPAIR_HOURS_SQL, lo, hi, on_hour, &w) >= 2;
 }
 
 typedef struct DayWalk {
@@ -984,18 +991,9 @@ static void repair_covered(Maint *m, Cover *c)
 	DayWalk w = {c, NULL, 0, 0};
 	bool ok = true;
 	if (c->lo < c->hi && c->lo > 0 && d0 < d1) {
-		char a[40], b[40];
-		tm_format_pg(d0, a);
-		tm_format_pg(d1, b);
-		const char *params[] = {a, b};
-		PGresult *res[CFG_MAX_DATABASES];
-		int alive = run_each(m, c->in, "repair-days", SCHEMA_REPAIR_DAYS_SQL, 2, params, NULL, NULL, true, res);
-		if (alive >= 2) {
-			walk_totals(res, on_day, &w);
+		ok = run_totals(m, c, "repair-days", SCHEMA_REPAIR_DAYS_SQL, d0, d1, on_day, &w) >= 2;
+		if (ok)
 			m->days += (uint64_t)((d1 - d0) / DAY_US);
-		}
-		ok = alive >= 2;
-		clear_each(res);
 	} else {
 		d0 = d1 = c->hi; /* no whole day: every hour is compared */
 	}
