@@ -18,6 +18,9 @@
  * database's sums are the answer. The groups where they differ (a write still on its way, a
  * database that missed writes) are fetched as rows from those databases and merged row by row,
  * so the answer equals the rows-mode answer, up to the order of floating-point additions.
+ * At an hour or a day, where a group is mostly one rollup row, each database returns the parts
+ * of its groups unsorted (a rollup row, or the sums of rows not rolled up) and m2pg sorts and
+ * adds them up (merge_aggregates); coarser groups come summed.
  *
  * Answers over 64 KiB go out in chunks, the next written only when the client has taken the
  * one before.
