@@ -369,14 +369,17 @@ static void test_rules(void **state)
 
 /* The same rules when a database aggregated each group itself: the accumulator of
  * rollup_acc_row() over a group's rows (each once, as one database holds them), added with
- * rollup_add_group(), answers like the rows. One raw row of another name rides along. */
+ * rollup_add_group(), answers like the rows. One raw row of another name rides along. Split:
+ * each row is a part of its own (a rollup row, say) and the parts are added up with
+ * rollup_acc_merge(), as a read at an hour or a day adds the parts databases send. */
 static void test_rules_from_aggregated_groups(void **state)
 {
 	(void)state;
 	int failures = 0;
 	for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
 		const RuleCase *c = &rule_cases[i];
-		for (int reverse = 0; reverse <= 1; reverse++) {
+		for (int variant = 0; variant < 4; variant++) {
+			int reverse = variant & 1, split = variant >> 1;
 			start(TM_MINUTE, 1000);
 			TRow raw = {"~raw", T0, 999999, BIT(METRIC_COUNT), {1}, 1};
 			add_row(&raw);
@@ -395,8 +398,12 @@ static void test_rules_from_aggregated_groups(void **state)
 					    tm_truncate(c->rows[b].bucket_us, TM_MINUTE) != g)
 						continue;
 					Uuid id = id_of(c->rows[b].id);
-					rollup_acc_row(&acc, &id, c->rows[b].bucket_us, c->rows[b].present,
-						       c->rows[b].v);
+					RollAcc part;
+					memset(&part, 0, sizeof(part));
+					rollup_acc_row(split ? &part : &acc, &id, c->rows[b].bucket_us,
+						       c->rows[b].present, c->rows[b].v);
+					if (split)
+						rollup_acc_merge(&acc, &part);
 					done[b] = true;
 				}
 				assert_true(rollup_add_group(roll, name, strlen(name), g, &acc));
@@ -406,8 +413,8 @@ static void test_rules_from_aggregated_groups(void **state)
 			memcpy(want, c->want, c->nwant * sizeof(TPoint));
 			want[c->nwant] = (TPoint){"~raw", METRIC_COUNT, T0S, 1};
 			char what[200];
-			snprintf(what, sizeof(what), "case %zu (%s)%s, as groups", i, c->what,
-				 reverse ? " reversed" : "");
+			snprintf(what, sizeof(what), "case %zu (%s)%s, as groups%s", i, c->what,
+				 reverse ? " reversed" : "", split ? " of parts" : "");
 			failures += check_points(want, c->nwant + 1, what);
 		}
 	}
