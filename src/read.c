@@ -140,6 +140,15 @@ static void free_chunk(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
+/* Frees the aggregate phase's results. */
+static void agg_clear(ReadReq *rr)
+{
+	for (int i = 0; i < rr->web->ndbs; i++) {
+		PQclear(rr->agg[i]); /* NULL is fine */
+		rr->agg[i] = NULL;
+	}
+}
+
 static void read_unref(ReadReq *rr)
 {
 	if (--rr->refs > 0)
@@ -148,9 +157,7 @@ static void read_unref(ReadReq *rr)
 		event_free(rr->timer);
 	if (rr->straggler)
 		event_free(rr->straggler);
-	for (int i = 0; i < rr->web->ndbs; i++)
-		if (rr->agg[i])
-			PQclear(rr->agg[i]);
+	agg_clear(rr);
 	rollup_free(rr->rollup);
 	if (rr->streams) {
 		for (int i = 0; i < rr->web->ndbs; i++) {
@@ -861,12 +868,7 @@ static void merge_aggregates(ReadReq *rr)
 	pgarr_end(&rr->lo, ndiff, false);
 	pgarr_end(&rr->hi, ndiff, false);
 	pgarr_end(&rr->sources, ndiff, null_source);
-	for (int i = 0; i < ndbs; i++) {
-		if (rr->agg[i]) {
-			PQclear(rr->agg[i]);
-			rr->agg[i] = NULL;
-		}
-	}
+	agg_clear(rr);
 	if (ndiff > 0 && !rr->too_many) {
 		log_debug("at=read-groups-differ groups=%u", ndiff);
 		submit_phase(rr, PHASE_GROUP_ROWS);
@@ -883,13 +885,9 @@ static void phase_done(ReadReq *rr)
 	if (!rr->req)
 		return;
 	if (rr->phase == PHASE_AGG && rr->agg_data_error && !rr->too_many) {
-		for (int i = 0; i < rr->web->ndbs; i++) {
+		for (int i = 0; i < rr->web->ndbs; i++)
 			rr->ok[i] = !rr->busy[i];
-			if (rr->agg[i]) {
-				PQclear(rr->agg[i]);
-				rr->agg[i] = NULL;
-			}
-		}
+		agg_clear(rr);
 		rows_mode_init(rr);
 		submit_phase(rr, PHASE_ROWS);
 		return;
@@ -897,12 +895,7 @@ static void phase_done(ReadReq *rr)
 	if (rr->phase == PHASE_AGG && rr->parts_over && !rr->too_many) {
 		/* More parts than groups may be allowed: ask for the groups' sums. */
 		log_debug("at=read-parts-over-limit fallback=sums");
-		for (int i = 0; i < rr->web->ndbs; i++) {
-			if (rr->agg[i]) {
-				PQclear(rr->agg[i]);
-				rr->agg[i] = NULL;
-			}
-		}
+		agg_clear(rr);
 		rr->parts = rr->parts_over = false;
 		submit_phase(rr, PHASE_AGG);
 		return;
