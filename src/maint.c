@@ -1342,16 +1342,18 @@ static void rollup_database(Maint *m, int i, int64_t now)
 			 failed, (long long)((now_mono_us() - start) / 1000));
 }
 
-/* Puts back into the catalogue the names that have rows but no entry (an edit behind m2pg's
- * back with triggers off, a restore): reads match the regex against the catalogue, so such
- * rows would be invisible. */
+/* Puts back into the catalogue the names that have rows but no entry (rows loaded by SQL or
+ * COPY, an edit behind m2pg's back with triggers off, a restore): reads match the regex
+ * against the catalogue, so such rows would be invisible. Only the partitions written since
+ * their last fill are scanned. */
 static void gc_fill_names(Maint *m, int i)
 {
 	int64_t start = now_mono_us();
 	PGresult *r = run(m, i, "names-fill", SCHEMA_NAMES_FILL_SQL, 0, NULL, NULL, NULL, false);
 	if (!r)
 		return;
-	log_info("at=names-fill db=%d added=%s measure#m2pg.names_fill.ms=%lld", i + 1, PQgetvalue(r, 0, 0),
+	log_info("at=names-fill db=%d added=%s scanned=%s partitions=%s measure#m2pg.names_fill.ms=%lld", i + 1,
+		 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
 		 (long long)((now_mono_us() - start) / 1000));
 	PQclear(r);
 }

@@ -210,7 +210,8 @@ def test_migrate_brings_a_database_of_an_earlier_version_up_to_date(pg_factory):
     rc, out, err = run_maint(["migrate"], [db])
     assert rc == 0, out + err
     db.psql("DROP TYPE m2pg_last; "
-            "CREATE OR REPLACE FUNCTION m2pg_names_fill() RETURNS bigint LANGUAGE sql AS 'SELECT -1::bigint'")
+            "CREATE OR REPLACE FUNCTION m2pg_names_fill_changed(OUT added bigint, OUT scanned integer, "
+            "OUT partitions integer) LANGUAGE sql AS 'SELECT -1::bigint, 0, 0'")
     rc, out, err = run_maint(["migrate"], [db])
     assert rc == 0, out + err
     assert db.scalar("select to_regtype('m2pg_last') is not null") == "t"
