@@ -95,6 +95,8 @@ bool cfg_load(Cfg *c, char *err, size_t errlen)
 		{"PARTITION_AHEAD", 3, 1, 366, &c->partition_ahead},
 		{"MAX_CLIENTS", 0, 1, 1000000, &c->max_clients}, /* unset: from the fd limit */
 		{"REQUEST_TIMEOUT_MS", 10000, 100, 600000, &c->request_timeout_ms},
+		/* Heroku sends SIGKILL 30 s after SIGTERM. */
+		{"SHUTDOWN_GRACE_MS", 25000, 0, 3600000, &c->shutdown_grace_ms},
 		/* At least two whole bodies of the largest size (8 MiB), at most 1 GiB. */
 		{"BODY_MEMORY_MAX", 64 << 20, 16 << 20, 1 << 30, &c->body_memory_max},
 	};

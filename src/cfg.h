@@ -34,6 +34,7 @@ typedef struct Cfg {
 	int partition_ahead;        /* days ahead of now that partitions are made for */
 	int max_clients;            /* client connections per worker; 0: derived from the fd limit */
 	int request_timeout_ms;     /* reading one request, from its first byte */
+	int shutdown_grace_ms;      /* after SIGTERM, for the requests in flight */
 	int body_memory_max;        /* bytes of requests being read, per worker */
 	struct AuthTokens *tokens;  /* API_TOKENS; NULL: no token is asked for */
 } Cfg;

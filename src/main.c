@@ -25,7 +25,6 @@
 #include "partman.h"
 #include "web.h"
 
-#define SHUTDOWN_GRACE_MS 25000 /* Heroku sends SIGKILL 30 s after SIGTERM */
 
 static const char USAGE[] =
 	"usage: m2pg [web]\n"
@@ -84,6 +83,8 @@ static const char USAGE[] =
 	"                      limit shared by the workers, less what the databases need)\n"
 	"  REQUEST_TIMEOUT_MS  a request not received whole this long after its first byte is\n"
 	"                      answered 408 and its connection closed (10000)\n"
+	"  SHUTDOWN_GRACE_MS   after SIGTERM, how long requests in flight may take before the\n"
+	"                      process ends them and exits (25000)\n"
 	"  BODY_MEMORY_MAX     bytes of requests being received per worker; past it new ones are\n"
 	"                      answered 503 (67108864)\n";
 
@@ -106,7 +107,7 @@ static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("at=stop-read-failed worker=%d", w->index);
-	web_shutdown(w->web, SHUTDOWN_GRACE_MS);
+	web_shutdown(w->web, cfg->shutdown_grace_ms);
 }
 
 static bool worker_init(Worker *w, int index, const char *host)

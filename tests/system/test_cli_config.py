@@ -44,6 +44,7 @@ BAD_CONFIG = [
     ("write-timeout-not-a-number", {"WRITE_TIMEOUT_MS": "abc"}, "WRITE_TIMEOUT_MS"),
     ("negative-read-timeout", {"READ_TIMEOUT_MS": "-5"}, "READ_TIMEOUT_MS"),
     ("read-timeout-not-a-number", {"READ_TIMEOUT_MS": "abc"}, "READ_TIMEOUT_MS"),
+    ("shutdown-grace-with-a-unit", {"SHUTDOWN_GRACE_MS": "5s"}, "SHUTDOWN_GRACE_MS"),
 ]
 
 
