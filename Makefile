@@ -83,8 +83,10 @@ system-asan: build/asan/m2pg
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		M2PG_BIN=$(CURDIR)/build/asan/m2pg $(PYTEST) tests/system -q
 
+# The two system suites run at once (scripts/system-both.sh), each built first.
 test: deps
-	@$(MAKE) --no-print-directory unit fuzz-smoke system system-asan
+	@$(MAKE) --no-print-directory unit fuzz-smoke m2pg build/asan/m2pg
+	@scripts/system-both.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory m2pg
