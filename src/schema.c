@@ -609,6 +609,13 @@ const char SCHEMA_REPAIR_DAYS_SQL[] =
 /* Unsorted: repair sorts them in byte order, unassigned first, the same for every database. */
 const char SCHEMA_REPAIR_GROUPS_SQL[] =
 	"SELECT bucket, name, source, n, h1, h2 FROM metrics_hour WHERE bucket = ANY ($1::timestamptz[])";
+/* A UTC day's series, from the day rollups, in the columns of SCHEMA_REPAIR_GROUPS_SQL; and
+ * the hour groups of some names ($3) in [$1, $2). */
+const char SCHEMA_REPAIR_DAY_SERIES_SQL[] =
+	"SELECT bucket, name, source, n, h1, h2 FROM metrics_day WHERE bucket = $1::timestamptz";
+const char SCHEMA_REPAIR_SERIES_GROUPS_SQL[] =
+	"SELECT bucket, name, source, n, h1, h2 FROM metrics_hour WHERE name = ANY ($3::text[]) "
+	"AND bucket >= $1::timestamptz AND bucket < $2::timestamptz";
 /* The ids of groups ($1 names, $2 and $3 their hours, $4 sources), all inside [$5, $6): an index
  * descent per group, in the partitions of [$5, $6) only. As a join, the planner misjudged the
  * groups' rows and hashed them against a scan of every partition: 6.8 s for 636 groups of one

@@ -44,7 +44,7 @@ def repair(dbs, args=()):
     done = log_events(out, "repair-done")
     assert len(done) == 1 and out.strip().splitlines()[-1].find("at=repair-done") >= 0, out
     summary = done[0]
-    for key in ("windows", "hours", "days", "differing", "groups", "copied_db1", "copied_db2",
+    for key in ("windows", "hours", "days", "series_days", "differing", "groups", "copied_db1", "copied_db2",
                 "measure#m2pg.repair.ms"):
         assert re.fullmatch(r"\d+", summary.get(key, "")), (key, out)
     summary["stdout"] = out
@@ -171,15 +171,17 @@ def test_repair_copies_rows_missing_in_rolled_up_hours_and_the_open_hour(fresh_p
     assert sum(int(e["groups"]) for e in differ) == len(groups), first["stdout"]
     assert "group" in {e["by"] for e in differ}, first["stdout"]
     assert int(first["hours"]) >= DAYS * 24 - 2, first["stdout"]
-    # Whole UTC days were compared by their day rollups first; those that differ, by hours.
+    # Whole UTC days were compared by their day rollups first; those that differ, by series
+    # (three names of 39 differ), and then only those names' hours.
     assert int(first["days"]) >= 1, first["stdout"]
+    assert int(first["series_days"]) >= 1, first["stdout"]
     windows = log_events(first["stdout"], "repair-window-differs")
     assert windows and all(log_time(w["from"]) > now - 2 * HOUR for w in windows), first["stdout"]
 
     second = repair(fresh_pair)
     assert (second["copied_db1"], second["copied_db2"], second["groups"]) == ("0", "0", "0"), \
         second["stdout"]
-    assert second["differing"] == "0", second["stdout"]
+    assert (second["differing"], second["series_days"]) == ("0", "0"), second["stdout"]
     assert int(second["days"]) >= 1, second["stdout"]
 
     gc_once(fresh_pair)
@@ -205,6 +207,8 @@ def test_repair_right_after_deletes_rolls_the_dirty_hours_up_first(fresh_pair):
     differ = log_events(first["stdout"], "repair-groups-differ")
     assert "range" in {e["by"] for e in differ}, first["stdout"]
     assert int(first["groups"]) == len({group(r) for r in missing_2 if r["bucket"] < now - 2 * HOUR})
+    # Every series of the days differs: the days are compared hour by hour, not by series.
+    assert first["series_days"] == "0", first["stdout"]
 
     second = repair(fresh_pair)
     assert (second["copied_db1"], second["copied_db2"]) == ("0", "0"), second["stdout"]
