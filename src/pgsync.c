@@ -24,14 +24,11 @@ static void set_err(char *err, size_t errlen, const char *what, const char *msg)
 	snprintf(err, errlen, "%s: %s", what, log_quote(q, sizeof(q), msg));
 }
 
-PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *const *values,
-		   const int *lengths, const int *formats, bool binary, int timeout_ms, char *err,
-		   size_t errlen)
+bool pgs_send(PGconn **conn, const char *sql, int nparams, const char *const *values, const int *lengths,
+	      const int *formats, bool binary, int timeout_ms, char *err, size_t errlen)
 {
 	PGconn *c = *conn;
 	int64_t deadline = now_mono_us() + (int64_t)timeout_ms * 1000;
-	PGresult *last = NULL;
-	bool failed = false;
 	/* Without parameters the simple protocol runs several statements in one string. */
 	int sent = nparams == 0 && !binary ? PQsendQuery(c, sql)
 					   : PQsendQueryParams(c, sql, nparams, NULL, values, lengths, formats, binary ? 1 : 0);
@@ -46,7 +43,7 @@ PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *cons
 			goto broken;
 		}
 		if (f == 0)
-			break;
+			return true;
 		/* A flush also reads, or a server busy sending to us and we busy sending to it
 		 * would wait on each other. */
 		if (!wait_socket(c, POLLOUT | POLLIN, deadline)) {
@@ -58,6 +55,18 @@ PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *cons
 			goto broken;
 		}
 	}
+broken:
+	PQfinish(c);
+	*conn = NULL;
+	return false;
+}
+
+PGresult *pgs_wait(PGconn **conn, int timeout_ms, char *err, size_t errlen)
+{
+	PGconn *c = *conn;
+	int64_t deadline = now_mono_us() + (int64_t)timeout_ms * 1000;
+	PGresult *last = NULL;
+	bool failed = false;
 	for (;;) {
 		while (PQisBusy(c)) {
 			if (!wait_socket(c, POLLIN, deadline)) {
@@ -102,6 +111,15 @@ broken:
 	PQfinish(c);
 	*conn = NULL;
 	return NULL;
+}
+
+PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *const *values,
+		   const int *lengths, const int *formats, bool binary, int timeout_ms, char *err,
+		   size_t errlen)
+{
+	if (!pgs_send(conn, sql, nparams, values, lengths, formats, binary, timeout_ms, err, errlen))
+		return NULL;
+	return pgs_wait(conn, timeout_ms, err, errlen);
 }
 
 PGconn *pgs_connect(const char *url, int timeout_ms, bool schema, char *err, size_t errlen)

@@ -15,5 +15,11 @@ PGconn *pgs_connect(const char *url, int timeout_ms, bool schema, char *err, siz
 PGresult *pgs_exec(PGconn **conn, const char *sql, int nparams, const char *const *values,
 		   const int *lengths, const int *formats, bool binary, int timeout_ms, char *err,
 		   size_t errlen);
+/* pgs_exec in two: pgs_send sends the statement whole (false, with err and the connection
+ * closed, on failure), and pgs_wait returns its result, meanwhile the caller may use other
+ * connections. */
+bool pgs_send(PGconn **conn, const char *sql, int nparams, const char *const *values, const int *lengths,
+	      const int *formats, bool binary, int timeout_ms, char *err, size_t errlen);
+PGresult *pgs_wait(PGconn **conn, int timeout_ms, char *err, size_t errlen);
 
 #endif
