@@ -99,8 +99,18 @@ static void catch_stop_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* Repair's insert of copied rows, sent on the database's copy connection and not waited for
+ * yet: the next chunk's fetch and the next day's comparison run meanwhile. */
+typedef struct PendingCopy {
+	bool sent;
+	int src;
+	SchemaInsert ins;
+} PendingCopy;
+
 typedef struct Maint {
 	PGconn *conn[CFG_MAX_DATABASES];
+	PGconn *copy_conn[CFG_MAX_DATABASES]; /* repair's inserts, opened at the first */
+	PendingCopy pending[CFG_MAX_DATABASES];
 	uint64_t copied[CFG_MAX_DATABASES];
 	uint64_t windows, differing;
 	uint64_t hours, groups;	    /* hours compared by rollups, groups found differing */
@@ -122,12 +132,17 @@ static void maint_connect(Maint *m)
 	}
 }
 
+static void copy_finish_all(Maint *m);
+
 static void maint_close(Maint *m)
 {
+	copy_finish_all(m);
 	for (int i = 0; i < cfg->ndatabases; i++) {
 		if (m->conn[i])
 			PQfinish(m->conn[i]);
-		m->conn[i] = NULL;
+		if (m->copy_conn[i])
+			PQfinish(m->copy_conn[i]);
+		m->conn[i] = m->copy_conn[i] = NULL;
 	}
 }
 
@@ -209,11 +224,131 @@ static int cmp_uuid(const void *a, const void *b)
 typedef struct IdSet {
 	Uuid *ids;
 	size_t n;
+	const PGresult *r; /* when set, the rows of the ids (row[k] for ids[k]); else fetched */
+	int *row;
 } IdSet;
 
 static bool has_id(const IdSet *s, const Uuid *id)
 {
 	return s->n && bsearch(id, s->ids, s->n, sizeof(Uuid), cmp_uuid) != NULL;
+}
+
+static void copy_done(Maint *m, int src, int dst, PGresult *w)
+{
+	uint64_t copied = PQntuples(w) == 1 ? strtoull(PQgetvalue(w, 0, 1), NULL, 10) : 0;
+	m->copied[dst] += copied;
+	log_info("at=repair-copy db=%d from_db=%d rows=%llu", dst + 1, src + 1, (unsigned long long)copied);
+	PQclear(w);
+}
+
+static void pending_free(PendingCopy *p)
+{
+	schema_insert_free(&p->ins);
+	*p = (PendingCopy){0};
+}
+
+/* Waits for database dst's insert in flight, if any. One that failed fails the database, as
+ * a failed statement on its connection does: the repair then exits 1. */
+static void copy_finish(Maint *m, int dst)
+{
+	PendingCopy *p = &m->pending[dst];
+	if (!p->sent)
+		return;
+	char err[300];
+	PGresult *w = pgs_wait(&m->copy_conn[dst], cfg->maint_timeout_ms, err, sizeof(err));
+	if (w) {
+		copy_done(m, p->src, dst, w);
+	} else {
+		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1, err);
+		if (m->copy_conn[dst])
+			PQfinish(m->copy_conn[dst]);
+		m->copy_conn[dst] = NULL;
+		if (m->conn[dst])
+			PQfinish(m->conn[dst]);
+		m->conn[dst] = NULL;
+	}
+	pending_free(p);
+}
+
+static void copy_finish_all(Maint *m)
+{
+	for (int i = 0; i < cfg->ndatabases; i++)
+		copy_finish(m, i);
+}
+
+/* Database dst's copy connection, opened at its first insert; NULL when it cannot be had. */
+static PGconn *copy_conn(Maint *m, int dst)
+{
+	if (m->copy_conn[dst])
+		return m->copy_conn[dst];
+	char err[300];
+	PGconn *c = pgs_connect(cfg->database_urls[dst], cfg->connect_timeout_ms, false, err, sizeof(err));
+	PGresult *r = c ? pgs_exec(&c, "SET jit = off", 0, NULL, NULL, NULL, false, cfg->maint_timeout_ms, err,
+				   sizeof(err))
+			: NULL;
+	if (r)
+		PQclear(r);
+	if (!c || !r) {
+		log_warn("at=maint-error db=%d step=repair-copy-connect error=\"%s\"", dst + 1, err);
+		if (c)
+			PQfinish(c);
+		return NULL;
+	}
+	return m->copy_conn[dst] = c;
+}
+
+/* Copies n rows of r (row[k], or the first n when row is NULL; columns as SCHEMA_COPY_SQL
+ * takes them) from database src to database dst. The insert is sent on dst's copy connection
+ * and waited for at the next copy into dst (or at copy_finish_all): an insert took as long as
+ * the fetch and the day's comparison together, which now run alongside it. */
+static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *row, size_t n)
+{
+	copy_finish(m, dst);
+	if (!m->conn[dst])
+		return;
+	PendingCopy *p = &m->pending[dst];
+	Metric *ms = calloc(n + 1, sizeof(Metric));
+	if (!ms)
+		fatal("at=oom");
+	p->src = src;
+	schema_insert_begin(&p->ins); /* the generation unknown: every name of the rows is added */
+	for (size_t i = 0; i < n; i++) {
+		Metric *x = &ms[i];
+		int k = row ? row[i] : (int)i;
+		memcpy(x->id.b, PQgetvalue(r, k, 0), 16);
+		x->bucket_us = (int64_t)pgarr_get64(PQgetvalue(r, k, 1)) + PG_EPOCH_US;
+		x->name = PQgetvalue(r, k, 2);
+		x->name_len = (uint16_t)PQgetlength(r, k, 2);
+		if (!PQgetisnull(r, k, 11)) {
+			x->source = PQgetvalue(r, k, 11);
+			x->source_len = (uint8_t)PQgetlength(r, k, 11);
+		}
+		for (int s = 0; s < METRIC_NSTATS; s++) {
+			if (PQgetisnull(r, k, 3 + s))
+				continue;
+			x->v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(r, k, 3 + s)));
+			x->present |= (uint8_t)(1u << s);
+		}
+		schema_insert_add(&p->ins, x, true);
+	}
+	schema_insert_end(&p->ins); /* the statement's arrays hold copies: the rows may go */
+	free(ms);
+	const char *iv[SCHEMA_INSERT_PARAMS];
+	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
+	schema_insert_params(&p->ins, iv, il, ifm);
+	PGconn *c = copy_conn(m, dst);
+	char err[300];
+	if (c && pgs_send(&m->copy_conn[dst], SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
+			  cfg->maint_timeout_ms, err, sizeof(err))) {
+		p->sent = true;
+		return;
+	}
+	if (c) /* the copy connection broke: the insert goes on the database's own */
+		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1, err);
+	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
+	if (w)
+		copy_done(m, src, dst, w);
+	pending_free(p);
 }
 
 /* Copies the rows with these ids and buckets in [lo, hi) (text timestamptz) from database src
@@ -230,51 +365,10 @@ static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n, con
 	pgarr_end(&arr, (uint32_t)n, false);
 	const char *values[] = {arr.p, lo, hi};
 	int lengths[] = {(int)arr.len, 0, 0}, formats[] = {1, 0, 0};
-	PGresult *r = run(m, src, "repair-fetch",
-			  "SELECT m.id, m.bucket, m.name, m.count, m.mean, m.median, m.min, m.max, m.perc95, m.perc99, "
-			  "m.last, m.source FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM metrics m "
-			  "WHERE m.id = k.id AND m.bucket >= $2::timestamptz AND m.bucket < $3::timestamptz OFFSET 0) m",
-			  3, values, lengths, formats, true);
+	PGresult *r = run(m, src, "repair-fetch", SCHEMA_REPAIR_FETCH_SQL, 3, values, lengths, formats, true);
 	buf_free(&arr);
-	if (!r)
-		return;
-	int rows = PQntuples(r);
-	Metric *ms = calloc((size_t)rows + 1, sizeof(Metric));
-	if (!ms)
-		fatal("at=oom");
-	SchemaInsert ins = {0};
-	schema_insert_begin(&ins); /* the generation unknown: every name of the rows is added */
-	for (int k = 0; k < rows; k++) {
-		Metric *x = &ms[k];
-		memcpy(x->id.b, PQgetvalue(r, k, 0), 16);
-		x->bucket_us = (int64_t)pgarr_get64(PQgetvalue(r, k, 1)) + PG_EPOCH_US;
-		x->name = PQgetvalue(r, k, 2);
-		x->name_len = (uint16_t)PQgetlength(r, k, 2);
-		if (!PQgetisnull(r, k, 11)) {
-			x->source = PQgetvalue(r, k, 11);
-			x->source_len = (uint8_t)PQgetlength(r, k, 11);
-		}
-		for (int s = 0; s < METRIC_NSTATS; s++) {
-			if (PQgetisnull(r, k, 3 + s))
-				continue;
-			x->v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(r, k, 3 + s)));
-			x->present |= (uint8_t)(1u << s);
-		}
-		schema_insert_add(&ins, x, true);
-	}
-	schema_insert_end(&ins);
-	const char *iv[SCHEMA_INSERT_PARAMS];
-	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
-	schema_insert_params(&ins, iv, il, ifm);
-	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
-	if (w) {
-		uint64_t copied = PQntuples(w) == 1 ? strtoull(PQgetvalue(w, 0, 1), NULL, 10) : 0;
-		m->copied[dst] += copied;
-		log_info("at=repair-copy db=%d from_db=%d rows=%llu", dst + 1, src + 1, (unsigned long long)copied);
-		PQclear(w);
-	}
-	schema_insert_free(&ins);
-	free(ms);
+	if (r)
+		copy_send(m, src, dst, r, NULL, (size_t)PQntuples(r));
 	PQclear(r);
 }
 
@@ -480,15 +574,19 @@ static bool is_dirty(const Cover *c, int64_t hour)
 	return c->ndirty && bsearch(&hour, c->dirty, c->ndirty, sizeof(int64_t), cmp_i64) != NULL;
 }
 
-static void rollup_cover(Maint *m, int64_t from, int64_t end, Cover *c)
+/* The hours of [from, end) that the rollups serve in every database. The range is rounded
+ * out to whole hours, which the rollups compare at no cost in rows (a part of an hour was
+ * compared by reading its rows: half a second for the last 59 minutes of a day stored in
+ * series order), but never back past cutoff, where gc deletes. */
+static void rollup_cover(Maint *m, int64_t from, int64_t end, int64_t cutoff, Cover *c)
 {
 	char a[40], b[40];
 	tm_format_pg(hour_floor(from), a);
 	tm_format_pg(end, b);
 	const char *params[] = {a, b};
 	size_t cap = 0;
-	c->lo = hour_ceil(from);
-	c->hi = hour_floor(end);
+	c->lo = hour_floor(from) >= cutoff ? hour_floor(from) : hour_ceil(from);
+	c->hi = hour_ceil(end);
 	for (int i = 0; i < cfg->ndatabases; i++) {
 		c->in[i] = false;
 		if (!m->conn[i])
@@ -523,17 +621,20 @@ static void rollup_cover(Maint *m, int64_t from, int64_t end, Cover *c)
 
 typedef struct IdList {
 	Uuid *ids;
+	int *row; /* the rows of the ids in the source's IdSet.r, when it has them */
 	size_t n, cap;
 } IdList;
 
-static void idlist_add(IdList *l, const Uuid *id)
+static void idlist_add(IdList *l, const Uuid *id, int row)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 1024;
 		l->ids = realloc(l->ids, l->cap * sizeof(Uuid));
-		if (!l->ids)
+		l->row = realloc(l->row, l->cap * sizeof(int));
+		if (!l->ids || !l->row)
 			fatal("at=oom");
 	}
+	l->row[l->n] = row;
 	l->ids[l->n++] = *id;
 }
 
@@ -578,7 +679,7 @@ static void groups_add(Groups *g, const PGresult *r, int k, int64_t rows)
 }
 
 /* Copies to each database in[] the ids it lacks (its set sorted) from the first database that
- * has them, looking the rows up in [lo, hi). */
+ * has them: from the rows that database's set has, or looking them up in [lo, hi). */
 static void copy_missing(Maint *m, IdSet sets[CFG_MAX_DATABASES], const bool in[CFG_MAX_DATABASES], const char *lo,
 			 const char *hi)
 {
@@ -595,25 +696,41 @@ static void copy_missing(Maint *m, IdSet sets[CFG_MAX_DATABASES], const bool in[
 		Uuid id = *low;
 		bool have[CFG_MAX_DATABASES] = {0};
 		int src = -1;
+		size_t first = 0, last = 0; /* src's entries of the id */
 		for (int i = 0; i < n; i++) {
-			/* An id stored with two buckets comes twice; copy_rows copies both rows. */
+			/* An id stored with two buckets comes twice; both rows are copied. */
+			if (src < 0)
+				first = pos[i];
 			while (in[i] && pos[i] < sets[i].n && uuid_cmp(&sets[i].ids[pos[i]], &id) == 0) {
 				if (src < 0)
 					src = i;
 				have[i] = true;
 				pos[i]++;
 			}
+			if (src == i)
+				last = pos[i];
 		}
-		for (int dst = 0; dst < n; dst++)
-			if (in[dst] && !have[dst])
-				idlist_add(&miss[dst][src], &id);
+		for (int dst = 0; dst < n; dst++) {
+			if (!in[dst] || have[dst])
+				continue;
+			if (!sets[src].r)
+				idlist_add(&miss[dst][src], &id, -1);
+			for (size_t k = first; sets[src].r && k < last; k++)
+				idlist_add(&miss[dst][src], &sets[src].ids[k], sets[src].row[k]);
+		}
 	}
 	for (int dst = 0; dst < n; dst++)
 		for (int src = 0; src < n; src++) {
 			IdList *l = &miss[dst][src];
-			for (size_t k = 0; k < l->n && m->conn[src] && m->conn[dst] && !stopping; k += COPY_CHUNK)
-				copy_rows(m, src, dst, l->ids + k, l->n - k < COPY_CHUNK ? l->n - k : COPY_CHUNK, lo, hi);
+			for (size_t k = 0; k < l->n && m->conn[src] && m->conn[dst] && !stopping; k += COPY_CHUNK) {
+				size_t chunk = l->n - k < COPY_CHUNK ? l->n - k : COPY_CHUNK;
+				if (sets[src].r)
+					copy_send(m, src, dst, sets[src].r, l->row + k, chunk);
+				else
+					copy_rows(m, src, dst, l->ids + k, chunk, lo, hi);
+			}
 			free(l->ids);
+			free(l->row);
 		}
 }
 
@@ -628,6 +745,40 @@ static void idset_add_result(IdSet *set, size_t *cap, const PGresult *r)
 	}
 	for (size_t k = 0; k < rows; k++)
 		memcpy(set->ids[set->n++].b, PQgetvalue(r, (int)k, 0), 16);
+}
+
+typedef struct IdRow {
+	Uuid id;
+	int row;
+} IdRow;
+
+static int cmp_id_row(const void *a, const void *b)
+{
+	return uuid_cmp(&((const IdRow *)a)->id, &((const IdRow *)b)->id);
+}
+
+/* The set of the ids of r's rows (the id first), with the rows: sorted here rather than by the
+ * server, whose sort of 60,000 ids spilled to disk. */
+static void idset_of_rows(IdSet *set, const PGresult *r)
+{
+	size_t rows = (size_t)PQntuples(r);
+	IdRow *e = malloc((rows + 1) * sizeof(IdRow));
+	set->ids = malloc((rows + 1) * sizeof(Uuid));
+	set->row = malloc((rows + 1) * sizeof(int));
+	if (!e || !set->ids || !set->row)
+		fatal("at=oom");
+	for (size_t k = 0; k < rows; k++) {
+		memcpy(e[k].id.b, PQgetvalue(r, (int)k, 0), 16);
+		e[k].row = (int)k;
+	}
+	qsort(e, rows, sizeof(IdRow), cmp_id_row);
+	for (size_t k = 0; k < rows; k++) {
+		set->ids[k] = e[k].id;
+		set->row[k] = e[k].row;
+	}
+	set->n = rows;
+	set->r = r;
+	free(e);
 }
 
 /* One database's ids of the differing groups of a range, through a cursor: the range may hold
@@ -719,24 +870,24 @@ static void repair_groups(Maint *m, Cover *c, Groups *g, bool by_range)
 			c->in[i] = f[i].ok;
 			alive += c->in[i];
 		}
-	} else {
-		PGresult *res[CFG_MAX_DATABASES];
+	}
+	/* By group the rows come whole (the statement reads each one's heap tuple for its id
+	 * anyway), and what a database lacks is copied from them: fetching them again by id cost
+	 * 25 us a row. By range they may be millions: ids only, and the missing rows fetched. */
+	PGresult *res[CFG_MAX_DATABASES] = {0};
+	if (!by_range) {
 		alive = run_each(m, c->in, "repair-ids", SCHEMA_REPAIR_IDS_SQL, 6, values, lengths, formats, true, res);
-		/* Sorted here rather than by the server, whose sort of 60,000 ids spilled to disk. */
-		for (int i = 0; i < n; i++) {
-			size_t cap = 0;
-			if (!res[i])
-				continue;
-			idset_add_result(&sets[i], &cap, res[i]);
-			if (sets[i].n)
-				qsort(sets[i].ids, sets[i].n, sizeof(Uuid), cmp_uuid);
-		}
-		clear_each(res);
+		for (int i = 0; i < n; i++)
+			if (res[i])
+				idset_of_rows(&sets[i], res[i]);
 	}
 	if (alive >= 2)
 		copy_missing(m, sets, c->in, a, b);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		free(sets[i].ids);
+		free(sets[i].row);
+	}
+	clear_each(res);
 	groups_reset(g);
 }
 
@@ -1171,7 +1322,7 @@ static void repair_range(Maint *m, int64_t from, int64_t to)
 		return;
 	int64_t end = to + 1;
 	Cover c = {0};
-	rollup_cover(m, from, end, &c);
+	rollup_cover(m, from, end, cutoff, &c);
 	if (c.lo < c.hi) {
 		repair_covered(m, &c);
 		/* The rest by windows: before the covered hours, the dirty hours among them, after. */
@@ -1192,6 +1343,7 @@ static void repair_range(Maint *m, int64_t from, int64_t to)
 	if (from < end && !stopping)
 		repair_window(m, &BY_BUCKET, from, end);
 	free(c.dirty);
+	copy_finish_all(m);
 }
 
 /* The rows written since `since`, whatever their buckets (v7 ids only). */
@@ -1204,6 +1356,7 @@ static void repair_written(Maint *m, int64_t since)
 	repair_begin(m);
 	log_info("at=repair-start by=written from=%s to=%s", a, b);
 	repair_window(m, cfg->retention_us ? &BY_WRITTEN_KEPT : &BY_WRITTEN, since, to);
+	copy_finish_all(m);
 }
 
 static void repair_summary(const Maint *m)

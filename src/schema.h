@@ -65,6 +65,7 @@ extern const char SCHEMA_REPAIR_HOURS_SQL[];
 extern const char SCHEMA_REPAIR_DAYS_SQL[];
 extern const char SCHEMA_REPAIR_GROUPS_SQL[];
 extern const char SCHEMA_REPAIR_DAY_SERIES_SQL[];
+extern const char SCHEMA_REPAIR_FETCH_SQL[];
 extern const char SCHEMA_REPAIR_SERIES_GROUPS_SQL[];
 extern const char SCHEMA_REPAIR_IDS_SQL[];
 extern const char SCHEMA_REPAIR_RANGE_IDS_SQL[];
