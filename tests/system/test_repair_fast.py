@@ -270,3 +270,38 @@ def test_repair_of_a_range_where_nothing_differs_copies_nothing(fresh_pair):
 
     summary = repair(fresh_pair)
     assert_repaired(fresh_pair, rows, [], missing_2, summary)
+
+
+def test_a_database_that_refuses_the_copies_fails_the_repair_and_not_the_other(fresh_pair):
+    """The inserts go on a connection of their own and are waited for later: one that fails
+    (here a trigger, as a full disk or a read-only database would) still fails its database,
+    and repair exits 1; the other database gets its copies. Once it accepts, a repair fixes it."""
+    a, b = fresh_pair
+    now = int(time.time())
+    rows = fill_and_roll_up(fresh_pair, now)
+    hour = (now - 20 * HOUR) // HOUR * HOUR
+    in_hour = [r for r in rows if hour <= r["bucket"] < hour + HOUR]
+    missing_2 = [r for r in in_hour if r["name"] == "fast.s00"]
+    missing_1 = [r for r in in_hour if r["name"] == "fast.s02"]
+    assert missing_1 and missing_2
+    delete(b, missing_2)
+    delete(a, missing_1)
+    gc_once(fresh_pair)
+    b.psql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$ BEGIN RAISE EXCEPTION 'no space left (test)'; END $$; "
+           "CREATE TRIGGER refuse BEFORE INSERT ON metrics FOR EACH STATEMENT EXECUTE FUNCTION refuse()")
+
+    rc, out, err = run_cli(["repair"], {"DATABASE_URLS": "|".join(db.url() for db in fresh_pair),
+                                        "REPAIR_LOOKBACK": "0s"}, timeout=120)
+    assert rc == 1, out + err
+    failed = [e for e in log_events(out, "maint-error") if e.get("step") == "repair-insert"]
+    assert [e["db"] for e in failed] == ["2"] and "no space left" in failed[0]["error"], out
+    done = log_events(out, "repair-done")
+    assert (done[0]["copied_db1"], done[0]["copied_db2"]) == (str(len(missing_1)), "0"), out
+    assert ids(a) == {r["id"] for r in rows}
+    assert ids(a) - ids(b) == {r["id"] for r in missing_2}
+
+    b.psql("DROP TRIGGER refuse ON metrics")
+    summary = repair(fresh_pair)
+    assert (summary["copied_db1"], summary["copied_db2"]) == ("0", str(len(missing_2))), summary["stdout"]
+    assert ids(b) == {r["id"] for r in rows}
