@@ -110,7 +110,11 @@ typedef struct PendingCopy {
 typedef struct Maint {
 	PGconn *conn[CFG_MAX_DATABASES];
 	PGconn *copy_conn[CFG_MAX_DATABASES]; /* repair's inserts, opened at the first */
+	bool no_copy_conn[CFG_MAX_DATABASES]; /* it could not be opened: inserts go on conn */
 	PendingCopy pending[CFG_MAX_DATABASES];
+	/* An insert of copied rows failed: no more copies go there, and repair exits 1. The
+	 * database is still compared, and still a source for the others. */
+	bool refused[CFG_MAX_DATABASES];
 	uint64_t copied[CFG_MAX_DATABASES];
 	uint64_t windows, differing;
 	uint64_t hours, groups;	    /* hours compared by rollups, groups found differing */
@@ -247,8 +251,7 @@ static void pending_free(PendingCopy *p)
 	*p = (PendingCopy){0};
 }
 
-/* Waits for database dst's insert in flight, if any. One that failed fails the database, as
- * a failed statement on its connection does: the repair then exits 1. */
+/* Waits for database dst's insert in flight, if any. */
 static void copy_finish(Maint *m, int dst)
 {
 	PendingCopy *p = &m->pending[dst];
@@ -259,13 +262,8 @@ static void copy_finish(Maint *m, int dst)
 	if (w) {
 		copy_done(m, p->src, dst, w);
 	} else {
-		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1, err);
-		if (m->copy_conn[dst])
-			PQfinish(m->copy_conn[dst]);
-		m->copy_conn[dst] = NULL;
-		if (m->conn[dst])
-			PQfinish(m->conn[dst]);
-		m->conn[dst] = NULL;
+		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\"", dst + 1, err);
+		m->refused[dst] = true;
 	}
 	pending_free(p);
 }
@@ -276,10 +274,11 @@ static void copy_finish_all(Maint *m)
 		copy_finish(m, i);
 }
 
-/* Database dst's copy connection, opened at its first insert; NULL when it cannot be had. */
+/* Database dst's copy connection, opened at its first insert; NULL when it cannot be had (it is
+ * then not tried again: the inserts go on the database's own connection). */
 static PGconn *copy_conn(Maint *m, int dst)
 {
-	if (m->copy_conn[dst])
+	if (m->copy_conn[dst] || m->no_copy_conn[dst])
 		return m->copy_conn[dst];
 	char err[300];
 	PGconn *c = pgs_connect(cfg->database_urls[dst], cfg->connect_timeout_ms, false, err, sizeof(err));
@@ -292,6 +291,7 @@ static PGconn *copy_conn(Maint *m, int dst)
 		log_warn("at=maint-error db=%d step=repair-copy-connect error=\"%s\"", dst + 1, err);
 		if (c)
 			PQfinish(c);
+		m->no_copy_conn[dst] = true;
 		return NULL;
 	}
 	return m->copy_conn[dst] = c;
@@ -304,7 +304,7 @@ static PGconn *copy_conn(Maint *m, int dst)
 static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *row, size_t n)
 {
 	copy_finish(m, dst);
-	if (!m->conn[dst])
+	if (!m->conn[dst] || m->refused[dst])
 		return;
 	PendingCopy *p = &m->pending[dst];
 	Metric *ms = calloc(n + 1, sizeof(Metric));
@@ -348,6 +348,8 @@ static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *
 	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
 	if (w)
 		copy_done(m, src, dst, w);
+	else
+		m->refused[dst] = true;
 	pending_free(p);
 }
 
@@ -356,6 +358,8 @@ static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *
  * `id = ANY (...)`, 1,600 ids made the planner scan whole partitions (290 ms, against 40 ms). */
 static void copy_rows(Maint *m, int src, int dst, const Uuid *ids, size_t n, const char *lo, const char *hi)
 {
+	if (m->refused[dst])
+		return;
 	Buf arr = {0};
 	pgarr_begin(&arr, PGARR_OID_UUID);
 	for (size_t i = 0; i < n; i++) {
@@ -1084,7 +1088,7 @@ static bool repair_day_series(Maint *m, Cover *c, int64_t day, int64_t span_rows
 		buf_free(&names);
 		return false;
 	}
-	m->series_days++;
+	m->series_days += alive >= 2;
 	if (nn && alive >= 2 && !stopping) {
 		const char *p3[] = {a, b, names.p};
 		int lengths[] = {0, 0, (int)names.len}, formats[] = {0, 0, 1};
@@ -1417,7 +1421,7 @@ int maint_repair(int argc, char **argv)
 	repair_summary(&m);
 	int alive = 0;
 	for (int i = 0; i < cfg->ndatabases; i++)
-		alive += m.conn[i] != NULL;
+		alive += m.conn[i] != NULL && !m.refused[i];
 	maint_close(&m);
 	return alive == cfg->ndatabases ? 0 : 1;
 }
