@@ -432,7 +432,9 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	 * Everything when the catalogue itself was edited (a delete, an update, a truncate), \
 	 * when counters are off, or once a day whatever they say (a crash resets them). The \
 	 * counters are read before the scans: a write they have not counted yet changes them \
-	 * later, and its partition is filled by the next gc. */ \
+	 * later, and its partition is filled by the next gc. One gc fills at a time: two could \
+	 * scan different partitions and add the same new names in different orders, waiting on \
+	 * each other; the other skips (scanned 0), and the next cycle catches up. */ \
 	"  IF to_regclass('metric_names_filled') IS NULL THEN" \
 	"   CREATE TABLE metric_names_filled (rel oid PRIMARY KEY, sig text NOT NULL, at timestamptz NOT NULL);" \
 	"  END IF;" \
@@ -440,11 +442,13 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   LANGUAGE plpgsql AS $f$" \
 	"   DECLARE v_rels oid[]; v_names text[]; v_sigs text[]; v_cat text; v_all boolean; c bigint;" \
 	"   BEGIN" \
-	"    added := 0; scanned := 0;" \
-	"    SELECT coalesce(array_agg(i.inhrelid), '{}'), coalesce(array_agg(i.inhrelid::regclass::text), '{}')," \
-	"     coalesce(array_agg(concat_ws(' ', pg_relation_filenode(i.inhrelid)," \
-	"      pg_stat_get_tuples_inserted(i.inhrelid), pg_stat_get_tuples_updated(i.inhrelid))), '{}')" \
-	"     INTO v_rels, v_names, v_sigs FROM pg_inherits i WHERE i.inhparent = 'metrics'::regclass;" \
+	"    added := 0; scanned := 0; partitions := 0;" \
+	"    IF NOT pg_try_advisory_xact_lock(7235188475) THEN RETURN; END IF;" \
+	"    SELECT coalesce(array_agg(x.rel ORDER BY x.rel), '{}'), coalesce(array_agg(x.rel::regclass::text ORDER BY x.rel), '{}')," \
+	"     coalesce(array_agg(concat_ws(' ', pg_relation_filenode(x.rel)," \
+	"      pg_stat_get_tuples_inserted(x.rel), pg_stat_get_tuples_updated(x.rel)) ORDER BY x.rel), '{}')" \
+	"     INTO v_rels, v_names, v_sigs FROM (SELECT i.inhrelid AS rel FROM pg_inherits i" \
+	"     WHERE i.inhparent = 'metrics'::regclass) x;" \
 	"    v_cat := concat_ws(' ', pg_relation_filenode('metric_names'), pg_stat_get_tuples_updated('metric_names'::regclass)," \
 	"     pg_stat_get_tuples_deleted('metric_names'::regclass));" \
 	"    v_all := current_setting('track_counts') <> 'on' OR NOT EXISTS (SELECT 1 FROM metric_names_filled" \
