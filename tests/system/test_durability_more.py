@@ -282,10 +282,12 @@ def test_gc_scans_only_the_partitions_written_since_their_last_fill(service):
     wait_until(lambda: all(f["scanned"] == "0" for f in fills().values()), 20,
                message="a gc with nothing written since the one before to scan no partition")
 
+    # The server counts a session's writes when it goes idle, and gc reads the counts: each
+    # edit here has them counted before its psql returns (pg_stat_force_next_flush).
     a = unique_name("loaded")
     for db in service.dbs:
         db.psql("SET session_replication_role = replica; INSERT INTO metrics (id, bucket, name, count) "
-                "VALUES ('%s', to_timestamp(%d), '%s', 1)" % (new_id(), T, a))
+                "VALUES ('%s', to_timestamp(%d), '%s', 1); SELECT pg_stat_force_next_flush()" % (new_id(), T, a))
     for i, f in sorted(fills().items()):
         assert (f["added"], f["scanned"], f["partitions"]) == ("1", "1", parts(service.dbs[int(i) - 1])), f
     assert read_buckets(service, a, T, T + 10) == [T]
@@ -293,7 +295,8 @@ def test_gc_scans_only_the_partitions_written_since_their_last_fill(service):
 
     service.dbs[0].psql("UPDATE metric_names_filled SET at = at - interval '25 hours' "
                         "WHERE rel = 'metric_names'::regclass")
-    service.dbs[1].psql("SET session_replication_role = replica; DELETE FROM metric_names WHERE name = '%s'" % a)
+    service.dbs[1].psql("SET session_replication_role = replica; DELETE FROM metric_names WHERE name = '%s'; "
+                        "SELECT pg_stat_force_next_flush()" % a)
     for i, f in sorted(fills().items()):
         assert (f["added"], f["scanned"]) == ("0" if i == "1" else "1", parts(service.dbs[int(i) - 1])), f
     assert read_buckets(service, a, T, T + 10) == [T]
