@@ -100,11 +100,11 @@ static void catch_stop_signals(void)
 }
 
 /* Repair's insert of copied rows, sent on the database's copy connection and not waited for
- * yet: the next chunk's fetch and the next day's comparison run meanwhile. */
+ * yet: the next chunk's fetch and the next day's comparison run meanwhile. libpq holds the
+ * statement from the send on. */
 typedef struct PendingCopy {
 	bool sent;
 	int src;
-	SchemaInsert ins;
 } PendingCopy;
 
 typedef struct Maint {
@@ -245,12 +245,6 @@ static void copy_done(Maint *m, int src, int dst, PGresult *w)
 	PQclear(w);
 }
 
-static void pending_free(PendingCopy *p)
-{
-	schema_insert_free(&p->ins);
-	*p = (PendingCopy){0};
-}
-
 /* Waits for database dst's insert in flight, if any. */
 static void copy_finish(Maint *m, int dst)
 {
@@ -265,7 +259,7 @@ static void copy_finish(Maint *m, int dst)
 		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\"", dst + 1, err);
 		m->refused[dst] = true;
 	}
-	pending_free(p);
+	p->sent = false;
 }
 
 static void copy_finish_all(Maint *m)
@@ -306,12 +300,11 @@ static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *
 	copy_finish(m, dst);
 	if (!m->conn[dst] || m->refused[dst])
 		return;
-	PendingCopy *p = &m->pending[dst];
 	Metric *ms = calloc(n + 1, sizeof(Metric));
 	if (!ms)
 		fatal("at=oom");
-	p->src = src;
-	schema_insert_begin(&p->ins); /* the generation unknown: every name of the rows is added */
+	SchemaInsert ins = {0};
+	schema_insert_begin(&ins); /* the generation unknown: every name of the rows is added */
 	for (size_t i = 0; i < n; i++) {
 		Metric *x = &ms[i];
 		int k = row ? row[i] : (int)i;
@@ -329,28 +322,29 @@ static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *
 			x->v[s] = pgarr_double_bits(pgarr_get64(PQgetvalue(r, k, 3 + s)));
 			x->present |= (uint8_t)(1u << s);
 		}
-		schema_insert_add(&p->ins, x, true);
+		schema_insert_add(&ins, x, true);
 	}
-	schema_insert_end(&p->ins); /* the statement's arrays hold copies: the rows may go */
+	schema_insert_end(&ins); /* the statement's arrays hold copies: the rows may go */
 	free(ms);
 	const char *iv[SCHEMA_INSERT_PARAMS];
 	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
-	schema_insert_params(&p->ins, iv, il, ifm);
+	schema_insert_params(&ins, iv, il, ifm);
 	PGconn *c = copy_conn(m, dst);
 	char err[300];
 	if (c && pgs_send(&m->copy_conn[dst], SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
 			  cfg->maint_timeout_ms, err, sizeof(err))) {
-		p->sent = true;
-		return;
+		m->pending[dst] = (PendingCopy){true, src};
+	} else {
+		if (c) /* the copy connection broke: the insert goes on the database's own */
+			log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1,
+				 err);
+		PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
+		if (w)
+			copy_done(m, src, dst, w);
+		else
+			m->refused[dst] = true;
 	}
-	if (c) /* the copy connection broke: the insert goes on the database's own */
-		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1, err);
-	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
-	if (w)
-		copy_done(m, src, dst, w);
-	else
-		m->refused[dst] = true;
-	pending_free(p);
+	schema_insert_free(&ins);
 }
 
 /* Copies the rows with these ids and buckets in [lo, hi) (text timestamptz) from database src
