@@ -8,21 +8,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Two digits at a time, from the right: an answer writes a bucket and often an integer value
+ * per point, hundreds of thousands of them. */
 size_t jsonw_format_int(int64_t v, char *buf)
 {
-	char tmp[24];
-	size_t n = 0, len = 0;
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				    "8081828384858687888990919293949596979899";
+	size_t len = 0;
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
 	if (v < 0)
 		buf[len++] = '-';
-	while (n)
-		buf[len++] = tmp[--n];
-	buf[len] = '\0';
-	return len;
+	size_t n = 1;
+	for (uint64_t t = u; t >= 10; t /= 10)
+		n++;
+	char *p = buf + len + n;
+	*p = '\0';
+	while (u >= 100) {
+		unsigned k = (unsigned)(u % 100) * 2;
+		u /= 100;
+		*--p = pairs[k + 1];
+		*--p = pairs[k];
+	}
+	if (u >= 10) {
+		*--p = pairs[u * 2 + 1];
+		*--p = pairs[u * 2];
+	} else {
+		*--p = (char)('0' + u);
+	}
+	return len + n;
 }
 
 /* The shortest of %.15g, %.16g and %.17g that reads back as v, from prec up. %g drops trailing
@@ -152,8 +166,10 @@ static size_t format_g_exact(double v, char *buf)
 	uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | UINT64_C(1) << 52;
 	if (s <= 0) /* an integer: not here */
 		return 0;
-	/* e10: 10^e10 <= a < 10^(e10 + 1), estimated, then made exact on 17 digits. */
-	int e10 = (int)floor(log10(a)), tries = 0;
+	/* e10: 10^e10 <= a < 10^(e10 + 1), estimated from the binary exponent (1233 / 4096 is
+	 * log10(2) to 5 digits: at most one short, never over), then made exact on 17 digits. */
+	int e2 = (int)((bits >> 52) & 0x7ff) - 1023;
+	int e10 = e2 >= 0 ? e2 * 1233 / 4096 : -((-e2 * 1233 + 4095) / 4096), tries = 0;
 	for (; tries < 3; tries++) {
 		u128 q = ((u128)m * pow10_wide(16 - e10)) >> s;
 		if (q < POW10[16])

@@ -459,9 +459,42 @@ static void test_error_shape(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* Integers as printf writes them: every digit count, both signs, the extremes. */
+static void test_format_int(void **state)
+{
+	(void)state;
+	int64_t vs[200];
+	size_t n = 0;
+	vs[n++] = 0;
+	vs[n++] = INT64_MAX;
+	vs[n++] = INT64_MIN;
+	vs[n++] = INT64_MIN + 1;
+	for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+		int64_t near[] = {p - 1, p, p + 1, p * 5, -p, -(p - 1), -(p + 1)};
+		for (size_t k = 0; k < sizeof(near) / sizeof(near[0]); k++)
+			vs[n++] = near[k];
+	}
+	uint64_t x = 88172645463325252ull; /* xorshift: values of every length */
+	while (n < sizeof(vs) / sizeof(vs[0])) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		vs[n++] = (int64_t)(x >> (x % 64));
+	}
+	for (size_t i = 0; i < n; i++) {
+		char want[32], got[32];
+		snprintf(want, sizeof(want), "%lld", (long long)vs[i]);
+		memset(got, 'x', sizeof(got));
+		size_t len = jsonw_format_int(vs[i], got);
+		assert_string_equal(got, want);
+		assert_int_equal(len, strlen(want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_int),
 		cmocka_unit_test(test_format_double_exact),
 		cmocka_unit_test(test_format_double_shortest),
 		cmocka_unit_test(test_format_double_subnormal),
