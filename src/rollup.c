@@ -334,8 +334,18 @@ static int cmp_agg(const void *a, const void *b)
 	return (x->group_us > y->group_us) - (x->group_us < y->group_us);
 }
 
+static int64_t series_unit(TmRes res);
+
+/* A bucket's text, by its number of units: a series writes its buckets once per statistic. */
+#define BUCKET_TEXTS 1024
+struct RollBucketText {
+	int64_t group_us;
+	uint8_t len;
+	char text[23];
+};
+
 /* Hot: a point per statistic and bucket, so no printf here. */
-static void put_point(Buf *out, bool first, int64_t group_us, double v)
+static void put_point(RollSeries *s, Buf *out, bool first, int64_t group_us, double v)
 {
 	static const char point[] = "{\"bucket\": ";
 	static const char value[] = ", \"value\": ";
@@ -347,7 +357,19 @@ static void put_point(Buf *out, bool first, int64_t group_us, double v)
 	}
 	memcpy(p, point, sizeof(point) - 1);
 	p += sizeof(point) - 1;
-	p += jsonw_format_int(group_us / 1000000, p);
+	if (!s->btext) {
+		if (!(s->btext = malloc(BUCKET_TEXTS * sizeof(*s->btext))))
+			fatal("at=oom");
+		for (size_t i = 0; i < BUCKET_TEXTS; i++)
+			s->btext[i].len = 0;
+	}
+	struct RollBucketText *t = &s->btext[(uint64_t)(group_us / series_unit(s->res)) % BUCKET_TEXTS];
+	if (t->len == 0 || t->group_us != group_us) {
+		t->group_us = group_us;
+		t->len = (uint8_t)jsonw_format_int(group_us / 1000000, t->text);
+	}
+	memcpy(p, t->text, t->len);
+	p += t->len;
 	memcpy(p, value, sizeof(value) - 1);
 	p += sizeof(value) - 1;
 	p += jsonw_format_double(v, p);
@@ -380,6 +402,7 @@ void rollseries_init(RollSeries *s, TmRes res)
 void rollseries_free(RollSeries *s)
 {
 	buf_free(&s->name);
+	free(s->btext);
 	for (size_t i = 0; i < s->nblocks; i++)
 		free(s->blocks[i]);
 	free(s->blocks);
@@ -595,7 +618,7 @@ bool rollseries_write(RollSeries *s, Buf *out, size_t want)
 			uint8_t present = series_read(s, s->stat, &v);
 			if (!(present & (1u << s->stat)))
 				continue;
-			put_point(out, !s->wrote, s->rgroup, v);
+			put_point(s, out, !s->wrote, s->rgroup, v);
 			s->wrote = true;
 		}
 		if (s->next < s->n)

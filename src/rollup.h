@@ -84,6 +84,7 @@ typedef struct RollSeries {
 	size_t next;  /* writer: points of that statistic read so far */
 	size_t rblock, roff;
 	int64_t rgroup;
+	struct RollBucketText *btext; /* writer: buckets as text, each written once per statistic */
 } RollSeries;
 
 void rollseries_init(RollSeries *s, TmRes res);
