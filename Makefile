@@ -17,7 +17,7 @@ PAGE_FILES = $(sort $(wildcard web/*)) $(DYGRAPHS)/dygraph.min.js $(DYGRAPHS)/dy
 OBJS = $(SRCS:src/%.c=build/%.o) build/page_assets.o
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o) build/asan/page_assets.o
 # Pure modules: unit tests link them alone (no libevent, no libpq).
-PURE = build/tm.o build/uuid.o build/buf.o build/jsonw.o build/metric.o build/rollup.o build/nameset.o build/log.o build/query.o build/stats.o build/auth.o build/librato.o build/graphite.o
+PURE = build/tm.o build/uuid.o build/buf.o build/pgarr.o build/jsonw.o build/metric.o build/rollup.o build/nameset.o build/log.o build/query.o build/stats.o build/auth.o build/librato.o build/graphite.o
 UNIT_TESTS = $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets: each links the pure modules alone, like the unit tests.
 FUZZ_CC    = clang

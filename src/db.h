@@ -47,9 +47,9 @@ struct DbJob {
 	DbJobRow row;
 	const char *sql;
 	int nparams;
-	const char *params[6];
-	int lengths[6];
-	int formats[6];
+	const char *params[8];
+	int lengths[8];
+	int formats[8];
 };
 
 /* A database's health drives the fan-out:

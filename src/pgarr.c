@@ -58,3 +58,28 @@ void pgarr_add_timestamptz(Buf *b, int64_t unix_us)
 	pgarr_put64(b, (uint64_t)(unix_us - PG_EPOCH_US));
 }
 
+
+bool pgarr_record(const char *p, size_t len, int n, const char **vals, int32_t *lens)
+{
+	uint32_t v;
+	if (len < 4)
+		return false;
+	memcpy(&v, p, 4);
+	if ((int32_t)be32toh(v) != n)
+		return false;
+	size_t at = 4;
+	for (int k = 0; k < n; k++) {
+		if (len - at < 8)
+			return false;
+		memcpy(&v, p + at + 4, 4); /* after the column's type oid */
+		int32_t cl = (int32_t)be32toh(v);
+		at += 8;
+		if (cl < -1 || (cl > 0 && (size_t)cl > len - at))
+			return false;
+		vals[k] = p + at;
+		lens[k] = cl;
+		if (cl > 0)
+			at += (size_t)cl;
+	}
+	return at == len;
+}

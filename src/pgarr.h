@@ -24,6 +24,11 @@ void pgarr_end(Buf *b, uint32_t n, bool has_null);
 void pgarr_add_text(Buf *b, const char *s, size_t len);
 void pgarr_add_timestamptz(Buf *b, int64_t unix_us);
 
+/* A record (composite) value in binary: its column count, then each column's type oid, length
+ * (-1: NULL) and bytes. Points vals[k] at column k's bytes and sets lens[k] (-1: NULL); false
+ * when p is not a well-formed record of exactly n columns. */
+bool pgarr_record(const char *p, size_t len, int n, const char **vals, int32_t *lens);
+
 /* Inline: a read decodes several of these per row of each database. */
 static inline uint64_t pgarr_get64(const char *p)
 {

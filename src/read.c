@@ -72,10 +72,18 @@ typedef struct RowStream {
 	uint64_t seen;
 } RowStream;
 
-enum { AGG_NAME, AGG_SOURCE, AGG_G, AGG_N, AGG_D0, AGG_D1, AGG_COUNT_N, AGG_COUNT_SUM, AGG_MEAN, AGG_MEDIAN = AGG_MEAN + 6,
-       AGG_MIN = AGG_MEDIAN + 6, AGG_MAX, AGG_P95, AGG_P99, AGG_LAST, AGG_COLUMNS,
-       /* the parts (SCHEMA_AGG_PARTS_SQL) also say which row their last is */
-       AGG_LAST_BUCKET = AGG_COLUMNS, AGG_LAST_ID, AGG_PART_COLUMNS };
+/* A part's values, in this order: the columns of a row of sums after its name, source and
+ * group. A part (SCHEMA_AGG_PARTS_SQL) sends its row count and digest as columns, the rest as
+ * one record, with which row its last is, or none outside its database's slice. */
+enum { V_N, V_D0, V_D1, V_COUNT_N, V_COUNT_SUM, V_MEAN, V_MEDIAN = V_MEAN + 6, V_MIN = V_MEDIAN + 6, V_MAX, V_P95,
+       V_P99, V_LAST, V_LAST_BUCKET, V_LAST_ID, PART_VALUES };
+enum { AGG_NAME, AGG_SOURCE, AGG_G, AGG_VALUES, AGG_COLUMNS = AGG_VALUES + V_LAST + 1,
+       AGG_PART_RECORD = AGG_VALUES + V_COUNT_N, AGG_PART_COLUMNS };
+
+/* Where a database's part of the values starts and ends, as parameters. */
+typedef struct Slice {
+	char lo[40], hi[40];
+} Slice;
 
 typedef enum { PHASE_ROWS, PHASE_AGG, PHASE_GROUP_ROWS, PHASE_ANSWER } Phase;
 
@@ -94,6 +102,10 @@ typedef struct ReadReq {
 	/* The aggregate phase asks for the parts of groups (an hour or a day), not their sums;
 	 * more parts than READ_MAX_ROWS in a database asks again for the sums (parts_over). */
 	bool parts, parts_over;
+	/* Each database sends the values of its slice of the range (slices), or all of them
+	 * (whole: since a database with a slice did not answer). */
+	Slice *slices;
+	bool whole;
 	size_t rows_seen; /* parts and rows the read went through */
 	bool agg_data_error; /* a database could not aggregate the rows (e.g. a float underflow) */
 	struct event *timer;
@@ -175,6 +187,7 @@ static void read_unref(ReadReq *rr)
 	free(rr->ok);
 	free(rr->busy);
 	free(rr->agg);
+	free(rr->slices);
 	buf_free(&rr->names);
 	buf_free(&rr->lo);
 	buf_free(&rr->hi);
@@ -681,43 +694,77 @@ static void read_pump(evutil_socket_t fd, short what, void *arg)
 	pump_over(rr);
 }
 
-/* A NULL has length 0: one call to libpq fewer per value, of the 27 of each part. */
-static int64_t get_i64(const PGresult *res, int r, int c)
+/* One part's values: pointers into its database's result. */
+typedef struct PartVals {
+	const char *v[PART_VALUES];
+	int32_t len[PART_VALUES]; /* a NULL has length -1 or 0: not the 8 or 16 of a value */
+} PartVals;
+
+/* Whether a part's values came: outside its database's slice it sends only its row count and
+ * digest. */
+static bool part_has_vals(const PGresult *res, int r)
+{
+	return PQnfields(res) != AGG_PART_COLUMNS || !PQgetisnull(res, r, AGG_PART_RECORD);
+}
+
+/* A part's values; false when its record is not one of them. */
+static bool part_vals(const PGresult *res, int r, PartVals *pv)
+{
+	bool parts = PQnfields(res) == AGG_PART_COLUMNS;
+	for (int k = 0; k <= (parts ? V_D1 : V_LAST); k++) {
+		pv->v[k] = PQgetvalue(res, r, AGG_VALUES + k);
+		pv->len[k] = PQgetlength(res, r, AGG_VALUES + k);
+	}
+	if (!parts) {
+		pv->len[V_LAST_BUCKET] = pv->len[V_LAST_ID] = -1;
+		return true;
+	}
+	return pgarr_record(PQgetvalue(res, r, AGG_PART_RECORD), (size_t)PQgetlength(res, r, AGG_PART_RECORD),
+			    PART_VALUES - V_COUNT_N, pv->v + V_COUNT_N, pv->len + V_COUNT_N);
+}
+
+/* A column of int8: a NULL (length 0) or anything else is 0. */
+static int64_t col_i64(const PGresult *res, int r, int c)
 {
 	return PQgetlength(res, r, c) == 8 ? (int64_t)pgarr_get64(PQgetvalue(res, r, c)) : 0;
 }
 
-static bool get_f64(const PGresult *res, int r, int c, double *out)
+static int64_t pv_i64(const PartVals *pv, int k)
 {
-	if (PQgetlength(res, r, c) != 8)
+	return pv->len[k] == 8 ? (int64_t)pgarr_get64(pv->v[k]) : 0;
+}
+
+static bool pv_f64(const PartVals *pv, int k, double *out)
+{
+	if (pv->len[k] != 8)
 		return false;
-	*out = pgarr_double_bits(pgarr_get64(PQgetvalue(res, r, c)));
+	*out = pgarr_double_bits(pgarr_get64(pv->v[k]));
 	return true;
 }
 
-static void agg_to_acc(const PGresult *res, int r, RollAcc *acc)
+static void agg_to_acc(const PartVals *pv, RollAcc *acc)
 {
 	memset(acc, 0, sizeof(*acc));
-	acc->count_n = (uint32_t)get_i64(res, r, AGG_COUNT_N);
-	get_f64(res, r, AGG_COUNT_SUM, &acc->count_sum);
+	acc->count_n = (uint32_t)pv_i64(pv, V_COUNT_N);
+	pv_f64(pv, V_COUNT_SUM, &acc->count_sum);
 	for (int k = 0; k < 2; k++) {
-		int c = k == 0 ? AGG_MEAN : AGG_MEDIAN;
+		int c = k == 0 ? V_MEAN : V_MEDIAN;
 		RollMean *m = &acc->avg[k];
-		m->n = (uint32_t)get_i64(res, r, c);
-		get_f64(res, r, c + 1, &m->single);
-		get_f64(res, r, c + 2, &m->wsum);
-		get_f64(res, r, c + 3, &m->wcount);
-		m->unweighted = (uint32_t)get_i64(res, r, c + 4);
-		get_f64(res, r, c + 5, &m->plain);
+		m->n = (uint32_t)pv_i64(pv, c);
+		pv_f64(pv, c + 1, &m->single);
+		pv_f64(pv, c + 2, &m->wsum);
+		pv_f64(pv, c + 3, &m->wcount);
+		m->unweighted = (uint32_t)pv_i64(pv, c + 4);
+		pv_f64(pv, c + 5, &m->plain);
 	}
 	for (int k = 0; k < 4; k++)
-		if (get_f64(res, r, AGG_MIN + k, &acc->ext[k]))
+		if (pv_f64(pv, V_MIN + k, &acc->ext[k]))
 			acc->ext_present |= (uint8_t)(1u << k);
-	acc->has_last = get_f64(res, r, AGG_LAST, &acc->last);
-	if (acc->has_last && PQnfields(res) == AGG_PART_COLUMNS) {
-		acc->last_bucket_us = get_i64(res, r, AGG_LAST_BUCKET);
-		if (PQgetlength(res, r, AGG_LAST_ID) == 16)
-			memcpy(acc->last_id.b, PQgetvalue(res, r, AGG_LAST_ID), 16);
+	acc->has_last = pv_f64(pv, V_LAST, &acc->last);
+	if (acc->has_last) {
+		acc->last_bucket_us = pv_i64(pv, V_LAST_BUCKET);
+		if (pv->len[V_LAST_ID] == 16)
+			memcpy(acc->last_id.b, pv->v[V_LAST_ID], 16);
 	}
 }
 
@@ -737,6 +784,8 @@ typedef struct PartRef {
 	int32_t row;
 	int64_t g;
 	int db;
+	bool vals;         /* its values came; else its row count and digest alone */
+	int64_t n, d0, d1; /* its row count and id digest */
 } PartRef;
 
 static int cmp_parts(const void *pa, const void *pb)
@@ -769,6 +818,9 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 		for (int r = 0, nr = PQntuples(res); r < nr; r++) {
 			if (PQgetisnull(res, r, AGG_NAME) || PQgetlength(res, r, AGG_G) != 8)
 				continue;
+			bool vals = part_has_vals(res, r);
+			if (!vals && rr->whole)
+				continue; /* as if it were not there: its group reads rows */
 			bool has_source = !PQgetisnull(res, r, AGG_SOURCE);
 			const char *key;
 			size_t klen;
@@ -778,8 +830,12 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			PartRef *p = &refs[(*count)++];
 			p->series = rollup_series(rr->rollup, key, klen);
 			p->row = r;
-			p->g = get_i64(res, r, AGG_G);
+			p->g = (int64_t)pgarr_get64(PQgetvalue(res, r, AGG_G));
 			p->db = i;
+			p->vals = vals;
+			p->n = col_i64(res, r, AGG_VALUES + V_N);
+			p->d0 = col_i64(res, r, AGG_VALUES + V_D0);
+			p->d1 = col_i64(res, r, AGG_VALUES + V_D1);
 		}
 	}
 	if (*count > 1)
@@ -803,19 +859,19 @@ static void merge_aggregates(ReadReq *rr)
 	pgarr_begin(&rr->lo, PGARR_OID_TIMESTAMPTZ);
 	pgarr_begin(&rr->hi, PGARR_OID_TIMESTAMPTZ);
 	pgarr_begin(&rr->sources, PGARR_OID_TEXT);
-	bool null_source = false;
+	bool null_source = false, need_values = false;
 	size_t nparts;
 	PartRef *parts = sort_parts(rr, &nparts);
 	for (size_t i = 0, j; i < nparts; i = j) {
 		int64_t n[CFG_MAX_DATABASES] = {0}, d0[CFG_MAX_DATABASES] = {0}, d1[CFG_MAX_DATABASES] = {0};
-		bool has[CFG_MAX_DATABASES] = {false};
+		bool has[CFG_MAX_DATABASES] = {false}, lacks[CFG_MAX_DATABASES] = {false};
 		for (j = i; j < nparts && parts[j].series == parts[i].series && parts[j].g == parts[i].g; j++) {
-			const PGresult *res = rr->agg[parts[j].db];
-			int r = parts[j].row, d = parts[j].db;
+			int d = parts[j].db;
 			has[d] = true;
-			n[d] += get_i64(res, r, AGG_N);
-			d0[d] ^= get_i64(res, r, AGG_D0);
-			d1[d] ^= get_i64(res, r, AGG_D1);
+			lacks[d] |= !parts[j].vals;
+			n[d] += parts[j].n;
+			d0[d] ^= parts[j].d0;
+			d1[d] ^= parts[j].d1;
 		}
 		const PartRef *first = &parts[i];
 		int use = first->db, most = first->db;
@@ -834,19 +890,36 @@ static void merge_aggregates(ReadReq *rr)
 			use = most;
 		}
 		if (agree) {
-			RollAcc acc = {0};
-			for (size_t k = i; k < j; k++) {
-				if (parts[k].db != use)
-					continue;
-				RollAcc part;
-				agg_to_acc(rr->agg[use], parts[k].row, &part);
-				rollup_acc_merge(&acc, &part);
-			}
-			if (!rollup_add_group_of(rr->rollup, first->series, g, &acc)) {
-				rr->too_many = true;
+			/* A database that agrees holds the same rows: the first that sent the group's
+			 * values answers for it. */
+			int ref = use;
+			for (use = 0; use < ndbs; use++)
+				if (has[use] && !lacks[use] && n[use] == n[ref] && d0[use] == d0[ref] && d1[use] == d1[ref])
+					break;
+			if (use == ndbs) {
+				need_values = true;
 				break;
 			}
-			continue;
+			RollAcc acc = {0};
+			bool decoded = true;
+			for (size_t k = i; k < j && decoded; k++) {
+				if (parts[k].db != use)
+					continue;
+				PartVals pv;
+				RollAcc part;
+				if (!(decoded = part_vals(rr->agg[use], parts[k].row, &pv)))
+					break;
+				agg_to_acc(&pv, &part);
+				rollup_acc_merge(&acc, &part);
+			}
+			if (decoded) {
+				if (!rollup_add_group_of(rr->rollup, first->series, g, &acc)) {
+					rr->too_many = true;
+					break;
+				}
+				continue;
+			}
+			/* A record that is not the values: the group's rows answer. */
 		}
 		const PGresult *fr = rr->agg[first->db];
 		int64_t lo = g > rr->from_us ? g : rr->from_us;
@@ -864,6 +937,16 @@ static void merge_aggregates(ReadReq *rr)
 	}
 	free(parts);
 	rr->rows_seen += nparts;
+	if (need_values && !rr->too_many) {
+		/* A database with a slice did not answer it: ask again, each for all values. */
+		log_info("at=read-values-missing fallback=whole");
+		agg_clear(rr);
+		rollup_free(rr->rollup);
+		rr->rollup = rollup_new(rr->res, (size_t)cfg->read_max_rows * (size_t)ndbs);
+		rr->whole = true;
+		submit_phase(rr, PHASE_AGG);
+		return;
+	}
 	pgarr_end(&rr->names, ndiff, false);
 	pgarr_end(&rr->lo, ndiff, false);
 	pgarr_end(&rr->hi, ndiff, false);
@@ -1050,6 +1133,32 @@ static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
 	phase_done(rr);
 }
 
+/* Gives each database of the aggregate phase the slice of the range whose values it sends:
+ * the databases that are up share the range, in whole groups; a suspect one sends digests
+ * only (the straggler window may count it out), unless none is up. All of them send all
+ * values once a database with a slice did not answer it (whole). */
+static void slice_range(ReadReq *rr)
+{
+	Web *w = rr->web;
+	int holders[CFG_MAX_DATABASES], k = 0;
+	for (int pass = 0; pass < 2 && k == 0; pass++)
+		for (int i = 0; i < w->ndbs; i++) {
+			snprintf(rr->slices[i].lo, sizeof(rr->slices[i].lo), "infinity");
+			snprintf(rr->slices[i].hi, sizeof(rr->slices[i].hi), "infinity");
+			if (rr->ok[i] && !rr->busy[i] && (pass == 1 || rr->whole || db_health(w->dbs[i]) == DB_UP))
+				holders[k++] = i;
+		}
+	for (int m = 0; m < k; m++) {
+		Slice *sl = &rr->slices[holders[m]];
+		if (m == 0 || rr->whole)
+			snprintf(sl->lo, sizeof(sl->lo), "-infinity");
+		else
+			tm_format_pg(tm_truncate(rr->from_us + (rr->to_us - rr->from_us) / k * m, rr->res), sl->lo);
+		if (m + 1 < k && !rr->whole)
+			tm_format_pg(tm_truncate(rr->from_us + (rr->to_us - rr->from_us) / k * (m + 1), rr->res), sl->hi);
+	}
+}
+
 static void submit_phase(ReadReq *rr, Phase phase)
 {
 	Web *w = rr->web;
@@ -1068,6 +1177,8 @@ static void submit_phase(ReadReq *rr, Phase phase)
 		phase_us = 1000;
 	struct timeval tv = {phase_us / 1000000, phase_us % 1000000};
 	evtimer_add(rr->timer, &tv);
+	if (phase == PHASE_AGG && rr->parts)
+		slice_range(rr);
 	for (int i = 0; i < w->ndbs; i++) {
 		if (!rr->ok[i] || rr->busy[i])
 			continue;
@@ -1090,6 +1201,11 @@ static void submit_phase(ReadReq *rr, Phase phase)
 			j->params[4] = tm_res_unit(rr->res);
 			j->params[5] = rr->source_regex;
 			j->nparams = 6;
+			if (rr->parts) {
+				j->params[6] = rr->slices[i].lo;
+				j->params[7] = rr->slices[i].hi;
+				j->nparams = 8;
+			}
 		} else if (phase == PHASE_GROUP_ROWS) {
 			j->sql = rr->by_source ? SCHEMA_GROUP_ROWS_BY_SOURCE_SQL : SCHEMA_GROUP_ROWS_SQL;
 			j->params[0] = rr->names.p;
@@ -1167,7 +1283,7 @@ void read_series(Web *w, struct evhttp_request *req, int64_t start_us, const Rea
 	if (!rr || !(rr->regex = strdup(spec->name_regex)) ||
 	    (spec->source_regex && !(rr->source_regex = strdup(spec->source_regex))) ||
 	    !(rr->ok = calloc(n, sizeof(bool))) || !(rr->busy = calloc(n, sizeof(bool))) ||
-	    !(rr->agg = calloc(n, sizeof(PGresult *))))
+	    !(rr->agg = calloc(n, sizeof(PGresult *))) || !(rr->slices = calloc(n, sizeof(Slice))))
 		fatal("at=oom");
 	rr->web = w;
 	rr->req = req;
