@@ -30,6 +30,7 @@
 #include "read.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
@@ -287,7 +288,11 @@ static void stream_start(ReadReq *rr)
 	if (!(req->major > 1 || (req->major == 1 && req->minor >= 1)))
 		evhttp_add_header(h, "Connection", "close"); /* no chunks: the end is the close */
 	evhttp_send_reply_start(req, 200, "OK");
-	guard_set_close_hook(evhttp_request_get_connection(req), stream_on_close, rr);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	/* A chunk in one write: libevent's default of 16 KB took 4 writes and as many passes of
+	 * the loop per chunk, 850 for an answer of 11 MB. */
+	bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(evcon), STREAM_CHUNK_BYTES);
+	guard_set_close_hook(evcon, stream_on_close, rr);
 	rr->streaming = true;
 }
 
