@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,8 @@ struct Db {
 
 static void conn_connect(Conn *c);
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
+/* Reads of a connection's socket in one event while more of an answer is waiting. */
+#define CONN_READS_PER_EVENT 32
 static void db_dispatch(Db *db);
 static void expire_queue(DbJob **head, DbJob ***tail, size_t *metrics, int64_t now);
 static void fail_queues(Db *db, const char *why);
@@ -591,6 +594,21 @@ static void conn_on_event(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	conn_read_results(c);
+	/* Most of a large answer is already waiting in the socket: read on while it is, rather than
+	 * one buffer of libpq's (8 to 16 KB) per pass of the loop, which an answer of 5 MB took 600
+	 * times. Bounded, so that the loop's other events get their turn. */
+	for (int k = 0; k < CONN_READS_PER_EVENT && c->state == CONN_BUSY && c->pg && !c->paused && PQisBusy(c->pg);
+	     k++) {
+		int avail = 0;
+		if (ioctl(PQsocket(c->pg), FIONREAD, &avail) < 0 || avail <= 0)
+			break;
+		if (!PQconsumeInput(c->pg)) {
+			record_error(c, NULL, PQerrorMessage(c->pg));
+			conn_fail(c, "connection-lost");
+			return;
+		}
+		conn_read_results(c);
+	}
 }
 
 /* Fails every queued job whose deadline has passed. Inserts share one patience, so theirs
