@@ -334,9 +334,8 @@ static int cmp_agg(const void *a, const void *b)
 	return (x->group_us > y->group_us) - (x->group_us < y->group_us);
 }
 
-static int64_t series_unit(TmRes res);
-
-/* A bucket's text, by its number of units: a series writes its buckets once per statistic. */
+/* A bucket's text, by the point's place in its series: the seed's shape writes each bucket
+ * once per statistic. */
 #define BUCKET_TEXTS 1024
 struct RollBucketText {
 	int64_t group_us;
@@ -363,7 +362,7 @@ static void put_point(RollSeries *s, Buf *out, bool first, int64_t group_us, dou
 		for (size_t i = 0; i < BUCKET_TEXTS; i++)
 			s->btext[i].len = 0;
 	}
-	struct RollBucketText *t = &s->btext[(uint64_t)(group_us / series_unit(s->res)) % BUCKET_TEXTS];
+	struct RollBucketText *t = &s->btext[s->next % BUCKET_TEXTS]; /* the same point each statistic */
 	if (t->len == 0 || t->group_us != group_us) {
 		t->group_us = group_us;
 		t->len = (uint8_t)jsonw_format_int(group_us / 1000000, t->text);
