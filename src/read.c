@@ -793,14 +793,23 @@ typedef struct PartRef {
 	int64_t n, d0, d1; /* its row count and id digest */
 } PartRef;
 
-static int cmp_parts(const void *pa, const void *pb)
+/* What the parts are sorted by: 16 bytes, which qsort moves itself, where a PartRef (48) it
+ * sorts through pointers. idx is the part's place among all, so that ties keep the order
+ * the parts were added in: by database. */
+typedef struct PartKey {
+	uint32_t series;
+	uint32_t idx;
+	int64_t g;
+} PartKey;
+
+static int cmp_keys(const void *pa, const void *pb)
 {
-	const PartRef *a = pa, *b = pb;
+	const PartKey *a = pa, *b = pb;
 	if (a->series != b->series)
 		return a->series < b->series ? -1 : 1;
 	if (a->g != b->g)
 		return a->g < b->g ? -1 : 1;
-	return (a->db > b->db) - (a->db < b->db);
+	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
 /* Every answering database's parts, sorted by group then database; NULL (and 0) when none. */
@@ -843,8 +852,20 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			p->d1 = col_i64(res, r, AGG_VALUES + V_D1);
 		}
 	}
-	if (*count > 1)
-		qsort(refs, *count, sizeof(*refs), cmp_parts);
+	if (*count > 1) {
+		PartKey *keys = malloc(*count * sizeof(*keys));
+		PartRef *sorted = malloc(*count * sizeof(*sorted));
+		if (!keys || !sorted)
+			fatal("at=oom");
+		for (size_t k = 0; k < *count; k++)
+			keys[k] = (PartKey){refs[k].series, (uint32_t)k, refs[k].g};
+		qsort(keys, *count, sizeof(*keys), cmp_keys);
+		for (size_t k = 0; k < *count; k++)
+			sorted[k] = refs[keys[k].idx];
+		free(keys);
+		free(refs);
+		refs = sorted;
+	}
 	return refs;
 }
 
