@@ -74,12 +74,13 @@ typedef struct RowStream {
 } RowStream;
 
 /* A part's values, in this order: the columns of a row of sums after its name, source and
- * group. A part (SCHEMA_AGG_PARTS_SQL) sends its row count and digest as columns, the rest as
- * one record, with which row its last is, or none outside its database's slice. */
+ * group. A part (SCHEMA_AGG_PARTS_SQL) sends its row count and digest as one field of three
+ * int8, the rest as one record, with which row its last is, or none outside its database's
+ * slice. */
 enum { V_N, V_D0, V_D1, V_COUNT_N, V_COUNT_SUM, V_MEAN, V_MEDIAN = V_MEAN + 6, V_MIN = V_MEDIAN + 6, V_MAX, V_P95,
        V_P99, V_LAST, V_LAST_BUCKET, V_LAST_ID, PART_VALUES };
 enum { AGG_NAME, AGG_SOURCE, AGG_G, AGG_VALUES, AGG_COLUMNS = AGG_VALUES + V_LAST + 1,
-       AGG_PART_RECORD = AGG_VALUES + V_COUNT_N, AGG_PART_COLUMNS };
+       AGG_PART_DIGEST = AGG_VALUES, AGG_PART_RECORD, AGG_PART_COLUMNS };
 
 /* Where a database's part of the values starts and ends, as parameters. */
 typedef struct Slice {
@@ -712,26 +713,41 @@ static bool part_has_vals(const PGresult *res, int r)
 	return PQnfields(res) != AGG_PART_COLUMNS || !PQgetisnull(res, r, AGG_PART_RECORD);
 }
 
-/* A part's values; false when its record is not one of them. */
+/* A part's row count and digests (V_N to V_D1); false when they are not there. */
+static bool part_digest(const PGresult *res, int r, PartVals *pv)
+{
+	if (PQnfields(res) != AGG_PART_COLUMNS) {
+		for (int k = V_N; k <= V_D1; k++) {
+			pv->v[k] = PQgetvalue(res, r, AGG_VALUES + k);
+			pv->len[k] = PQgetlength(res, r, AGG_VALUES + k);
+		}
+		return true;
+	}
+	if (PQgetlength(res, r, AGG_PART_DIGEST) != 24)
+		return false;
+	const char *d = PQgetvalue(res, r, AGG_PART_DIGEST);
+	for (int k = V_N; k <= V_D1; k++) {
+		pv->v[k] = d + 8 * k;
+		pv->len[k] = 8;
+	}
+	return true;
+}
+
+/* A part's values; false when its digest or record is not one of them. */
 static bool part_vals(const PGresult *res, int r, PartVals *pv)
 {
-	bool parts = PQnfields(res) == AGG_PART_COLUMNS;
-	for (int k = 0; k <= (parts ? V_D1 : V_LAST); k++) {
-		pv->v[k] = PQgetvalue(res, r, AGG_VALUES + k);
-		pv->len[k] = PQgetlength(res, r, AGG_VALUES + k);
-	}
-	if (!parts) {
+	if (!part_digest(res, r, pv))
+		return false;
+	if (PQnfields(res) != AGG_PART_COLUMNS) {
+		for (int k = V_COUNT_N; k <= V_LAST; k++) {
+			pv->v[k] = PQgetvalue(res, r, AGG_VALUES + k);
+			pv->len[k] = PQgetlength(res, r, AGG_VALUES + k);
+		}
 		pv->len[V_LAST_BUCKET] = pv->len[V_LAST_ID] = -1;
 		return true;
 	}
 	return pgarr_record(PQgetvalue(res, r, AGG_PART_RECORD), (size_t)PQgetlength(res, r, AGG_PART_RECORD),
 			    PART_VALUES - V_COUNT_N, pv->v + V_COUNT_N, pv->len + V_COUNT_N);
-}
-
-/* A column of int8: a NULL (length 0) or anything else is 0. */
-static int64_t col_i64(const PGresult *res, int r, int c)
-{
-	return PQgetlength(res, r, c) == 8 ? (int64_t)pgarr_get64(PQgetvalue(res, r, c)) : 0;
 }
 
 static int64_t pv_i64(const PartVals *pv, int k)
@@ -833,7 +849,8 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			if (PQgetisnull(res, r, AGG_NAME) || PQgetlength(res, r, AGG_G) != 8)
 				continue;
 			bool vals = part_has_vals(res, r);
-			if (!vals && rr->whole)
+			PartVals pv;
+			if ((!vals && rr->whole) || !part_digest(res, r, &pv))
 				continue; /* as if it were not there: its group reads rows */
 			bool has_source = !PQgetisnull(res, r, AGG_SOURCE);
 			const char *key;
@@ -847,9 +864,9 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			p->g = (int64_t)pgarr_get64(PQgetvalue(res, r, AGG_G));
 			p->db = i;
 			p->vals = vals;
-			p->n = col_i64(res, r, AGG_VALUES + V_N);
-			p->d0 = col_i64(res, r, AGG_VALUES + V_D0);
-			p->d1 = col_i64(res, r, AGG_VALUES + V_D1);
+			p->n = pv_i64(&pv, V_N);
+			p->d0 = pv_i64(&pv, V_D0);
+			p->d1 = pv_i64(&pv, V_D1);
 		}
 	}
 	if (*count > 1) {
