@@ -713,7 +713,8 @@ static bool part_has_vals(const PGresult *res, int r)
 	return PQnfields(res) != AGG_PART_COLUMNS || !PQgetisnull(res, r, AGG_PART_RECORD);
 }
 
-/* A part's row count and digests (V_N to V_D1); false when they are not there. */
+/* A part's row count and digests (V_N to V_D1); false when they are not there. A 25th byte
+ * of 1 makes the part a day's digest (see PartRef.span). */
 static bool part_digest(const PGresult *res, int r, PartVals *pv)
 {
 	if (PQnfields(res) != AGG_PART_COLUMNS) {
@@ -723,9 +724,10 @@ static bool part_digest(const PGresult *res, int r, PartVals *pv)
 		}
 		return true;
 	}
-	if (PQgetlength(res, r, AGG_PART_DIGEST) != 24)
-		return false;
+	int len = PQgetlength(res, r, AGG_PART_DIGEST);
 	const char *d = PQgetvalue(res, r, AGG_PART_DIGEST);
+	if (len != 24 && !(len == 25 && d[24] == 1))
+		return false;
 	for (int k = V_N; k <= V_D1; k++) {
 		pv->v[k] = d + 8 * k;
 		pv->len[k] = 8;
@@ -806,6 +808,7 @@ typedef struct PartRef {
 	int64_t g;
 	int db;
 	bool vals;         /* its values came; else its row count and digest alone */
+	bool span;         /* at an hour: the digest of the UTC day from g, outside the database's slice */
 	int64_t n, d0, d1; /* its row count and id digest */
 } PartRef;
 
@@ -852,6 +855,9 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			PartVals pv;
 			if ((!vals && rr->whole) || !part_digest(res, r, &pv))
 				continue; /* as if it were not there: its group reads rows */
+			bool span = PQnfields(res) == AGG_PART_COLUMNS && PQgetlength(res, r, AGG_PART_DIGEST) == 25;
+			if (span && (vals || rr->res != TM_HOUR))
+				continue;
 			bool has_source = !PQgetisnull(res, r, AGG_SOURCE);
 			const char *key;
 			size_t klen;
@@ -864,6 +870,7 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			p->g = (int64_t)pgarr_get64(PQgetvalue(res, r, AGG_G));
 			p->db = i;
 			p->vals = vals;
+			p->span = span;
 			p->n = pv_i64(&pv, V_N);
 			p->d0 = pv_i64(&pv, V_D0);
 			p->d1 = pv_i64(&pv, V_D1);
@@ -888,6 +895,13 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 
 static void submit_phase(ReadReq *rr, Phase phase);
 
+/* The UTC day of a time in PostgreSQL's microseconds (its epoch is a midnight). */
+static int64_t pg_day(int64_t pg_us)
+{
+	const int64_t day = INT64_C(86400000000);
+	return pg_us >= 0 ? pg_us / day : -((-pg_us + day - 1) / day);
+}
+
 /* Walks the databases' aggregates group by group (a group: one row of each database, or by
  * parts the rows of one name, source and group). A group every answering database has with
  * the same count and digest is final; any other goes to the group-rows phase, unless
@@ -905,18 +919,52 @@ static void merge_aggregates(ReadReq *rr)
 	bool null_source = false, need_values = false;
 	size_t nparts;
 	PartRef *parts = sort_parts(rr, &nparts);
+	size_t day_end = 0; /* parts[..day_end): the series' UTC days judged so far */
+	bool by_day = false; /* the day of parts[i] has a database's digest of the whole day */
 	for (size_t i = 0, j; i < nparts; i = j) {
+		if (i >= day_end) {
+			/* At an hour, a database sends a day's digest for whole days outside its slice.
+			 * Such a day agrees when every database's parts of it add up to the same
+			 * count and digest; its hours are then final, and if it differs every
+			 * database is asked for every hour (whole). */
+			int64_t day = pg_day(parts[i].g);
+			int64_t n[CFG_MAX_DATABASES] = {0}, d0[CFG_MAX_DATABASES] = {0}, d1[CFG_MAX_DATABASES] = {0};
+			bool has[CFG_MAX_DATABASES] = {false};
+			by_day = false;
+			for (day_end = i; day_end < nparts && parts[day_end].series == parts[i].series &&
+					  pg_day(parts[day_end].g) == day;
+			     day_end++) {
+				const PartRef *p = &parts[day_end];
+				by_day |= p->span;
+				has[p->db] = true;
+				n[p->db] += p->n;
+				d0[p->db] ^= p->d0;
+				d1[p->db] ^= p->d1;
+			}
+			int ref = parts[i].db;
+			for (int d = 0; by_day && d < ndbs; d++)
+				if (rr->ok[d] && !(has[d] && n[d] == n[ref] && d0[d] == d0[ref] && d1[d] == d1[ref]))
+					need_values = true;
+			if (need_values)
+				break;
+		}
 		int64_t n[CFG_MAX_DATABASES] = {0}, d0[CFG_MAX_DATABASES] = {0}, d1[CFG_MAX_DATABASES] = {0};
 		bool has[CFG_MAX_DATABASES] = {false}, lacks[CFG_MAX_DATABASES] = {false};
+		const PartRef *first = NULL;
 		for (j = i; j < nparts && parts[j].series == parts[i].series && parts[j].g == parts[i].g; j++) {
 			int d = parts[j].db;
+			if (parts[j].span)
+				continue;
+			if (!first)
+				first = &parts[j];
 			has[d] = true;
 			lacks[d] |= !parts[j].vals;
 			n[d] += parts[j].n;
 			d0[d] ^= parts[j].d0;
 			d1[d] ^= parts[j].d1;
 		}
-		const PartRef *first = &parts[i];
+		if (!first)
+			continue; /* a day's digest alone: the day agreed, and nobody has this hour */
 		int use = first->db, most = first->db;
 		bool agree = true;
 		for (int d = 0; d < ndbs; d++) {
@@ -932,13 +980,20 @@ static void merge_aggregates(ReadReq *rr)
 			agree = true;
 			use = most;
 		}
-		if (agree) {
+		if (by_day) { /* the day agreed: the database that sent this hour's values answers */
+			agree = true;
+			for (use = 0; use < ndbs && !(has[use] && !lacks[use]); use++)
+				;
+		}
+		if (agree && !by_day) {
 			/* A database that agrees holds the same rows: the first that sent the group's
 			 * values answers for it. */
 			int ref = use;
 			for (use = 0; use < ndbs; use++)
 				if (has[use] && !lacks[use] && n[use] == n[ref] && d0[use] == d0[ref] && d1[use] == d1[ref])
 					break;
+		}
+		if (agree) {
 			if (use == ndbs) {
 				need_values = true;
 				break;
@@ -946,7 +1001,7 @@ static void merge_aggregates(ReadReq *rr)
 			RollAcc acc = {0};
 			bool decoded = true;
 			for (size_t k = i; k < j && decoded; k++) {
-				if (parts[k].db != use)
+				if (parts[k].db != use || parts[k].span)
 					continue;
 				PartVals pv;
 				RollAcc part;
@@ -1176,6 +1231,16 @@ static void read_on_timeout(evutil_socket_t fd, short what, void *arg)
 	phase_done(rr);
 }
 
+/* Where slice m of k starts: a group's start; at an hour the nearest UTC midnight, so that
+ * the others send whole days as one digest each. */
+static int64_t slice_bound(const ReadReq *rr, int m, int k)
+{
+	int64_t at = rr->from_us + (rr->to_us - rr->from_us) / k * m;
+	if (rr->res == TM_HOUR)
+		return tm_truncate(at + INT64_C(43200000000), TM_DAY);
+	return tm_truncate(at, rr->res);
+}
+
 /* Gives each database of the aggregate phase the slice of the range whose values it sends:
  * the databases that are up share the range, in whole groups; a suspect one sends digests
  * only (the straggler window may count it out), unless none is up. All of them send all
@@ -1196,9 +1261,9 @@ static void slice_range(ReadReq *rr)
 		if (m == 0 || rr->whole)
 			snprintf(sl->lo, sizeof(sl->lo), "-infinity");
 		else
-			tm_format_pg(tm_truncate(rr->from_us + (rr->to_us - rr->from_us) / k * m, rr->res), sl->lo);
+			tm_format_pg(slice_bound(rr, m, k), sl->lo);
 		if (m + 1 < k && !rr->whole)
-			tm_format_pg(tm_truncate(rr->from_us + (rr->to_us - rr->from_us) / k * (m + 1), rr->res), sl->hi);
+			tm_format_pg(slice_bound(rr, m + 1, k), sl->hi);
 	}
 }
 

@@ -675,23 +675,33 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
  * rest, which are the same sums: a group's row count and id digest are those of its rows
  * whichever answers, so the databases are compared as before. AGG_PARTS are those parts, one
  * row per rollup row or group of rows, each with its source and group of the resolution. */
+/* A range of the plan of hours is a lateral subquery (OFFSET 0 keeps it one), so that its
+ * bounds are the index scan's: planned as a join, a plan of several calls (estimated 1,000
+ * rows each) read every row of the names, filtered after. Days are few: the (name) index
+ * finds them all, where bounds the planner cannot see made it scan the days of every name. */
 #define AGG_PART(table, kind) \
-	"SELECT r.name, r.source, r.bucket, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
+	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
 	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
 	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
+#define AGG_PART_LATERAL(table, kind) \
+	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p CROSS JOIN LATERAL " \
+	"(SELECT * FROM " table " r WHERE r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a " \
+	"AND r.bucket < p.b" SOURCE_MATCH_OF("r", "$6") " OFFSET 0) r WHERE p.kind = '" kind "'"
 #define ROLLUP_PARTS_OF(r) r ".n, " r ".h1, " r ".h2, " ROLLUP_VALUES_OF(r)
 #define ROLLUP_VALUES_OF(r) r ".count_n, " r ".count_sum, " \
 	r ".mean_n, " r ".mean_min, " r ".mean_wsum, " r ".mean_wcount, " r ".mean_nc, " r ".mean_sum, " \
 	r ".median_n, " r ".median_min, " r ".median_wsum, " r ".median_wcount, " r ".median_nc, " r ".median_sum, " \
 	r ".min, " r ".max, " r ".perc95, " r ".perc99, " r ".last, " r ".last_bucket, " r ".last_id"
 #define SOURCE_MATCH_OF(r, p) " AND (" p "::text IS NULL OR " r ".source ~ " p ")"
-#define AGG_PARTS \
+/* The parts of plan (rows of kind, a, b and v: whether its parts' values are wanted). */
+#define AGG_PARTS_OF(plan) \
 	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
-	"p AS MATERIALIZED (SELECT * FROM m2pg_rollup_plan($2, $3, $5 <> 'hour')), " \
-	"u AS (" AGG_PART("metrics_day", "d") " UNION ALL " AGG_PART("metrics_hour", "h") " UNION ALL " \
-	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", " RAW_PARTS " FROM p JOIN metrics m " \
-	"ON m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a AND m.bucket < p.b " \
-	"WHERE p.kind = 'r'" SOURCE_MATCH("$6") " GROUP BY 1, 2, 3) "
+	"p AS MATERIALIZED (" plan "), " \
+	"u AS (" AGG_PART("metrics_day", "d") " UNION ALL " AGG_PART_LATERAL("metrics_hour", "h") " UNION ALL " \
+	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", p.kind, p.v, " RAW_PARTS " FROM p CROSS JOIN LATERAL " \
+	"(SELECT * FROM metrics m WHERE m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a AND m.bucket < p.b" \
+	SOURCE_MATCH("$6") " OFFSET 0) m WHERE p.kind = 'r' GROUP BY 1, 2, 3, 4, 5) "
+#define AGG_PARTS AGG_PARTS_OF("SELECT *, true AS v FROM m2pg_rollup_plan($2, $3, $5 <> 'hour')")
 #define AGG_SQL(source, group, order) AGG_PARTS \
 	"SELECT r.name COLLATE \"C\", " source ", " TRUNC_TO("$5", "r.bucket") " AS g, " SUM_PARTS_TO_LAST \
 	" FROM u r GROUP BY " group " ORDER BY " order " LIMIT $4"
@@ -700,17 +710,23 @@ const char SCHEMA_AGG_SQL[] = AGG_SQL("NULL::text", "1, 3", "1, 3");
 const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("r.source COLLATE \"C\"", "1, 2, 3", "1, 2 NULLS FIRST, 3");
 /* The parts themselves, unsorted, for m2pg to sort and add up: at an hour or a day, where a
  * group is mostly one part, this skips the server's sort (names by byte) and aggregate, which
- * at 100 names x 14 days of hours took 95 of the statement's 155 ms. Each part's row count and
- * id digest, and its values as one record only where its bucket is in [$7, $8): m2pg gives
- * each database a slice of the range, so that each sends a share of the values, and every
- * database the digests it compares, as one field of 24 bytes (row count, the two digests).
- * Sending is what a part costs, per field more than per byte: 100 names x 14 days of hours
- * took 110 ms as 27 columns, 76 ms with the values as a record, 51 ms with half of them, 45 ms
- * with the digest one field. */
-const char SCHEMA_AGG_PARTS_SQL[] = AGG_PARTS
-	"SELECT r.name, r.source, " TRUNC_TO("$5", "r.bucket") ", int8send(r.n) || int8send(r.h1) || int8send(r.h2), "
-	"CASE WHEN r.bucket >= $7::timestamptz AND r.bucket < $8::timestamptz THEN ROW(" ROLLUP_VALUES_OF("r") ") END "
-	"FROM u r LIMIT $4";
+ * at 100 names x 14 days of hours took 95 of the statement's 155 ms. m2pg gives each database
+ * a slice of the range, [$7, $8): there it sends its parts at the read's resolution with their
+ * values, as one record; outside only each part's row count and id digest, from the day
+ * rollups where whole days are served (at an hour, a 25th byte of 1 marks such a day), so that
+ * every database sends what the comparison needs and a share of the values. The count and
+ * digests are one field of 24 bytes: sending is what a part costs, per field more than per
+ * byte (100 names x 14 days of hours took a database 110 ms as 27 columns, 76 ms with the
+ * values as a record, 51 ms with half of them, 45 ms with the digests one field, 40 ms with
+ * days outside its slice). */
+const char SCHEMA_AGG_PARTS_SQL[] = AGG_PARTS_OF(
+	"SELECT *, true AS v FROM m2pg_rollup_plan(greatest($2::timestamptz, $7::timestamptz), "
+	"least($3::timestamptz, $8::timestamptz - interval '1 microsecond'), $5 <> 'hour') UNION ALL "
+	"SELECT *, false FROM m2pg_rollup_plan($2, least($3::timestamptz, $7::timestamptz - interval '1 microsecond'), true) "
+	"UNION ALL SELECT *, false FROM m2pg_rollup_plan(greatest($2::timestamptz, $8::timestamptz), $3, true)")
+	"SELECT r.name, r.source, " TRUNC_TO("$5", "r.bucket") ", int8send(r.n) || int8send(r.h1) || int8send(r.h2) || "
+	"CASE WHEN r.k = 'd' AND $5 = 'hour' THEN '\\x01'::bytea ELSE '\\x'::bytea END, "
+	"CASE WHEN r.v THEN ROW(" ROLLUP_VALUES_OF("r") ") END FROM u r LIMIT $4";
 
 /* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays; $5
  * the source regex, or by source the groups' sources (binary, NULL: unassigned). */

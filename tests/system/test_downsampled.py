@@ -645,6 +645,37 @@ def test_a_database_missing_a_rollup_row_is_outvoted_by_the_rows(world, m2pg_fac
     assert counts(answers[1], name) == expected_counts(rows, "hour", frm, to, r"web\.1")
 
 
+def test_a_day_one_database_lacks_a_row_of_is_caught_by_its_day_digest(world):
+    """At an hour, a database sends the day's digest for whole days outside its slice of the
+    range; a day whose digests differ has every database asked again for every hour, and the
+    hour that differs is read as rows."""
+    w = world
+    today = day_of(w.now)
+    first_h = (hour_of(w.now) - today) // HOUR + 1
+    prefix, name, rows = own_rows(world, "dayskew", range(first_h, first_h + 72), per_hour=2)
+    post_rows(w.agg, w.dbs, rows, prefix)
+    gc_once(w.dbs)
+    first, second = w.dbs
+    # The first database sends this day's hours and their values, the second the day's digest;
+    # the first lacks a row. Judged by the day's digest alone, its hours would be the answer.
+    mid = today - 2 * DAY
+    gone = first.psql("delete from metrics where id = (select id from metrics where name = %s and "
+                       "bucket >= %s order by bucket limit 1) returning extract(epoch from bucket)"
+                       % (sql_literal(name), pg_time(mid + 5 * HOUR)))
+    assert len(gone) == 1, gone
+    gc_once(w.dbs)
+    assert not dirty_hours(first)
+    day_n = "select sum(n) from metrics_day where name = %s and bucket = %s" % (sql_literal(name), pg_time(mid))
+    assert int(second.scalar(day_n)) == int(first.scalar(day_n)) + 1
+
+    regex = "^" + re.escape(name) + "$"
+    frm, to = today - 2 * DAY, today - 1  # the world's earliest day is rows, not rollups
+    before = w.agg.stdout().count("at=read-values-missing fallback=whole")
+    answers = assert_same_reads(w.agg, w.ref, [window(regex, frm, to, "hour")])
+    assert counts(answers[0], name) == expected_counts(rows, "hour", frm, to)
+    assert w.agg.stdout().count("at=read-values-missing fallback=whole") > before
+
+
 # --------------------------------------------------------------------------
 # hand edits: DELETE and UPDATE through metrics
 
