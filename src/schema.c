@@ -675,42 +675,45 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
  * rest, which are the same sums: a group's row count and id digest are those of its rows
  * whichever answers, so the databases are compared as before. AGG_PARTS are those parts, one
  * row per rollup row or group of rows, each with its source and group of the resolution. */
-/* A range of the plan of hours is a lateral subquery (OFFSET 0 keeps it one), so that its
- * bounds are the index scan's: planned as a join, a plan of several calls (estimated 1,000
- * rows each) read every row of the names, filtered after. Days are few: the (name) index
- * finds them all, where bounds the planner cannot see made it scan the days of every name. */
+/* The sums' parts: per range of the plan, a join. */
 #define AGG_PART(table, kind) \
-	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
+	"SELECT r.name, r.source, r.bucket, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
 	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
 	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
-#define AGG_PART_LATERAL(table, kind) \
-	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p CROSS JOIN LATERAL " \
-	"(SELECT * FROM " table " r WHERE r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a " \
-	"AND r.bucket < p.b" SOURCE_MATCH_OF("r", "$6") " OFFSET 0) r WHERE p.kind = '" kind "'"
 #define ROLLUP_PARTS_OF(r) r ".n, " r ".h1, " r ".h2, " ROLLUP_VALUES_OF(r)
 #define ROLLUP_VALUES_OF(r) r ".count_n, " r ".count_sum, " \
 	r ".mean_n, " r ".mean_min, " r ".mean_wsum, " r ".mean_wcount, " r ".mean_nc, " r ".mean_sum, " \
 	r ".median_n, " r ".median_min, " r ".median_wsum, " r ".median_wcount, " r ".median_nc, " r ".median_sum, " \
 	r ".min, " r ".max, " r ".perc95, " r ".perc99, " r ".last, " r ".last_bucket, " r ".last_id"
 #define SOURCE_MATCH_OF(r, p) " AND (" p "::text IS NULL OR " r ".source ~ " p ")"
-/* The parts of plan (rows of kind, a, b and v: whether its parts' values are wanted), with
- * hours and rows joined to it (join) or as lateral subqueries (lateral). */
-#define RAW_PART_FROM_JOIN \
-	"FROM p JOIN metrics m ON m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a AND m.bucket < p.b " \
-	"WHERE p.kind = 'r'" SOURCE_MATCH("$6")
-#define RAW_PART_FROM_LATERAL \
-	"FROM p CROSS JOIN LATERAL (SELECT * FROM metrics m WHERE m.name = ANY ((SELECT a FROM nm)::text[]) " \
-	"AND m.bucket >= p.a AND m.bucket < p.b" SOURCE_MATCH("$6") " OFFSET 0) m WHERE p.kind = 'r'"
-#define AGG_PARTS_OF(plan, hour_part, raw_from) \
+#define AGG_PARTS \
+	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
+	"p AS MATERIALIZED (SELECT * FROM m2pg_rollup_plan($2, $3, $5 <> 'hour')), " \
+	"u AS (" AGG_PART("metrics_day", "d") " UNION ALL " AGG_PART("metrics_hour", "h") " UNION ALL " \
+	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", " RAW_PARTS " FROM p JOIN metrics m " \
+	"ON m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a AND m.bucket < p.b " \
+	"WHERE p.kind = 'r'" SOURCE_MATCH("$6") " GROUP BY 1, 2, 3) "
+/* The parts sent one by one: the same, for a plan (plan) of ranges whose parts' values are
+ * wanted or not (v), each part with its range's kind (k). Hours and rows are lateral
+ * subqueries (OFFSET 0 keeps them so), with the range's bounds in their index scans: as
+ * joins to a plan of three calls (estimated 1,000 rows each), the rows of every hour of the
+ * names were read and filtered after. Days are few and found by name. The sums keep the joins:
+ * with these columns and subqueries the planner hashed their groups, and took twice as long. */
+#define SLICE_PART(table, kind) \
+	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
+	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
+	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
+#define SLICE_PART_LATERAL(table, kind) \
+	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p CROSS JOIN LATERAL " \
+	"(SELECT * FROM " table " r WHERE r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a " \
+	"AND r.bucket < p.b" SOURCE_MATCH_OF("r", "$6") " OFFSET 0) r WHERE p.kind = '" kind "'"
+#define SLICE_PARTS_OF(plan) \
 	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
 	"p AS MATERIALIZED (" plan "), " \
-	"u AS (" AGG_PART("metrics_day", "d") " UNION ALL " hour_part("metrics_hour", "h") " UNION ALL " \
-	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", p.kind, p.v, " RAW_PARTS " " raw_from \
-	" GROUP BY 1, 2, 3, 4, 5) "
-/* The sums' plan is one call, which the planner joins well: as lateral subqueries, 100 names x
- * 14 days of hours took twice as long. */
-#define AGG_PARTS \
-	AGG_PARTS_OF("SELECT *, true AS v FROM m2pg_rollup_plan($2, $3, $5 <> 'hour')", AGG_PART, RAW_PART_FROM_JOIN)
+	"u AS (" SLICE_PART("metrics_day", "d") " UNION ALL " SLICE_PART_LATERAL("metrics_hour", "h") " UNION ALL " \
+	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", p.kind, p.v, " RAW_PARTS " FROM p CROSS JOIN LATERAL " \
+	"(SELECT * FROM metrics m WHERE m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a " \
+	"AND m.bucket < p.b" SOURCE_MATCH("$6") " OFFSET 0) m WHERE p.kind = 'r' GROUP BY 1, 2, 3, 4, 5) "
 #define AGG_SQL(source, group, order) AGG_PARTS \
 	"SELECT r.name COLLATE \"C\", " source ", " TRUNC_TO("$5", "r.bucket") " AS g, " SUM_PARTS_TO_LAST \
 	" FROM u r GROUP BY " group " ORDER BY " order " LIMIT $4"
@@ -728,12 +731,11 @@ const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("r.source COLLATE \"C\"", "1, 2,
  * byte (100 names x 14 days of hours took a database 110 ms as 27 columns, 76 ms with the
  * values as a record, 51 ms with half of them, 45 ms with the digests one field, 40 ms with
  * days outside its slice). */
-const char SCHEMA_AGG_PARTS_SQL[] = AGG_PARTS_OF(
+const char SCHEMA_AGG_PARTS_SQL[] = SLICE_PARTS_OF(
 	"SELECT *, true AS v FROM m2pg_rollup_plan(greatest($2::timestamptz, $7::timestamptz), "
 	"least($3::timestamptz, $8::timestamptz - interval '1 microsecond'), $5 <> 'hour') UNION ALL "
 	"SELECT *, false FROM m2pg_rollup_plan($2, least($3::timestamptz, $7::timestamptz - interval '1 microsecond'), true) "
-	"UNION ALL SELECT *, false FROM m2pg_rollup_plan(greatest($2::timestamptz, $8::timestamptz), $3, true)",
-	AGG_PART_LATERAL, RAW_PART_FROM_LATERAL)
+	"UNION ALL SELECT *, false FROM m2pg_rollup_plan(greatest($2::timestamptz, $8::timestamptz), $3, true)")
 	"SELECT r.name, r.source, " TRUNC_TO("$5", "r.bucket") ", int8send(r.n) || int8send(r.h1) || int8send(r.h2) || "
 	"CASE WHEN r.k = 'd' AND $5 = 'hour' THEN '\\x01'::bytea ELSE '\\x'::bytea END, "
 	"CASE WHEN r.v THEN ROW(" ROLLUP_VALUES_OF("r") ") END FROM u r LIMIT $4";
