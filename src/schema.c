@@ -676,8 +676,10 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
  * whichever answers, so the databases are compared as before. AGG_PARTS are those parts, one
  * row per rollup row or group of rows, each with its source and group of the resolution. */
 /* The sums' parts: per range of the plan, a join. */
-#define AGG_PART(table, kind) \
-	"SELECT r.name, r.source, r.bucket, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
+#define AGG_PART(table, kind) AGG_PART_WITH(table, kind, "")
+/* cols: more columns of each part, after its bucket. */
+#define AGG_PART_WITH(table, kind, cols) \
+	"SELECT r.name, r.source, r.bucket, " cols ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
 	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
 	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
 #define ROLLUP_PARTS_OF(r) r ".n, " r ".h1, " r ".h2, " ROLLUP_VALUES_OF(r)
@@ -699,18 +701,15 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
  * joins to a plan of three calls (estimated 1,000 rows each), the rows of every hour of the
  * names were read and filtered after. Days are few and found by name. The sums keep the joins:
  * with these columns and subqueries the planner hashed their groups, and took twice as long. */
-#define SLICE_PART(table, kind) \
-	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
-	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
-	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
+#define SLICE_COLS "p.kind AS k, p.v, "
 #define SLICE_PART_LATERAL(table, kind) \
-	"SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, " ROLLUP_PARTS_OF("r") " FROM p CROSS JOIN LATERAL " \
+	"SELECT r.name, r.source, r.bucket, " SLICE_COLS ROLLUP_PARTS_OF("r") " FROM p CROSS JOIN LATERAL " \
 	"(SELECT * FROM " table " r WHERE r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a " \
 	"AND r.bucket < p.b" SOURCE_MATCH_OF("r", "$6") " OFFSET 0) r WHERE p.kind = '" kind "'"
 #define SLICE_PARTS_OF(plan) \
 	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
 	"p AS MATERIALIZED (" plan "), " \
-	"u AS (" SLICE_PART("metrics_day", "d") " UNION ALL " SLICE_PART_LATERAL("metrics_hour", "h") " UNION ALL " \
+	"u AS (" AGG_PART_WITH("metrics_day", "d", SLICE_COLS) " UNION ALL " SLICE_PART_LATERAL("metrics_hour", "h") " UNION ALL " \
 	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", p.kind, p.v, " RAW_PARTS " FROM p CROSS JOIN LATERAL " \
 	"(SELECT * FROM metrics m WHERE m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a " \
 	"AND m.bucket < p.b" SOURCE_MATCH("$6") " OFFSET 0) m WHERE p.kind = 'r' GROUP BY 1, 2, 3, 4, 5) "
