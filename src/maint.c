@@ -71,6 +71,10 @@
 #define CLOCK_SKEW_US (INT64_C(60) * 1000000)    /* web processes' clocks ahead of ours */
 #define GC_BATCH 10000
 #define COPY_CHUNK 5000
+/* Inserts of copied rows in flight per database, each on a connection of its own: an insert
+ * into old partitions costs 11 to 25 us a row on the server (an index page per row, written
+ * whole to the WAL the first time after a checkpoint), one at a time left a core idle. */
+#define COPY_CONNS 2
 #define SPLIT 16
 /* An hour is rolled up once it ended this long ago: l2met sends each minute's summary within
  * seconds of its end, so most hours are rolled up once; a later write marks its hour dirty. */
@@ -99,9 +103,9 @@ static void catch_stop_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
-/* Repair's insert of copied rows, sent on the database's copy connection and not waited for
- * yet: the next chunk's fetch and the next day's comparison run meanwhile. libpq holds the
- * statement from the send on. */
+/* Repair's insert of copied rows, sent on one of the database's copy connections and not
+ * waited for yet: the next chunk's fetch, the next day's comparison and the other connection's
+ * insert run meanwhile. libpq holds the statement from the send on. */
 typedef struct PendingCopy {
 	bool sent;
 	int src;
@@ -109,9 +113,10 @@ typedef struct PendingCopy {
 
 typedef struct Maint {
 	PGconn *conn[CFG_MAX_DATABASES];
-	PGconn *copy_conn[CFG_MAX_DATABASES]; /* repair's inserts, opened at the first */
-	bool no_copy_conn[CFG_MAX_DATABASES]; /* it could not be opened: inserts go on conn */
-	PendingCopy pending[CFG_MAX_DATABASES];
+	PGconn *copy_conn[CFG_MAX_DATABASES][COPY_CONNS]; /* repair's inserts, opened at their first */
+	bool no_copy_conn[CFG_MAX_DATABASES][COPY_CONNS]; /* it could not be opened: its inserts go on conn */
+	PendingCopy pending[CFG_MAX_DATABASES][COPY_CONNS];
+	int copy_next[CFG_MAX_DATABASES]; /* the copy connection of the next insert */
 	/* An insert of copied rows failed: no more copies go there, and repair exits 1. The
 	 * database is still compared, and still a source for the others. */
 	bool refused[CFG_MAX_DATABASES];
@@ -144,9 +149,12 @@ static void maint_close(Maint *m)
 	for (int i = 0; i < cfg->ndatabases; i++) {
 		if (m->conn[i])
 			PQfinish(m->conn[i]);
-		if (m->copy_conn[i])
-			PQfinish(m->copy_conn[i]);
-		m->conn[i] = m->copy_conn[i] = NULL;
+		m->conn[i] = NULL;
+		for (int k = 0; k < COPY_CONNS; k++) {
+			if (m->copy_conn[i][k])
+				PQfinish(m->copy_conn[i][k]);
+			m->copy_conn[i][k] = NULL;
+		}
 	}
 }
 
@@ -245,14 +253,14 @@ static void copy_done(Maint *m, int src, int dst, PGresult *w)
 	PQclear(w);
 }
 
-/* Waits for database dst's insert in flight, if any. */
-static void copy_finish(Maint *m, int dst)
+/* Waits for the insert in flight on database dst's copy connection k, if any. */
+static void copy_finish(Maint *m, int dst, int k)
 {
-	PendingCopy *p = &m->pending[dst];
+	PendingCopy *p = &m->pending[dst][k];
 	if (!p->sent)
 		return;
 	char err[300];
-	PGresult *w = pgs_wait(&m->copy_conn[dst], cfg->maint_timeout_ms, err, sizeof(err));
+	PGresult *w = pgs_wait(&m->copy_conn[dst][k], cfg->maint_timeout_ms, err, sizeof(err));
 	if (w) {
 		copy_done(m, p->src, dst, w);
 	} else {
@@ -265,15 +273,16 @@ static void copy_finish(Maint *m, int dst)
 static void copy_finish_all(Maint *m)
 {
 	for (int i = 0; i < cfg->ndatabases; i++)
-		copy_finish(m, i);
+		for (int k = 0; k < COPY_CONNS; k++)
+			copy_finish(m, i, k);
 }
 
-/* Database dst's copy connection, opened at its first insert; NULL when it cannot be had (it is
- * then not tried again: the inserts go on the database's own connection). */
-static PGconn *copy_conn(Maint *m, int dst)
+/* Database dst's copy connection k, opened at its first insert; NULL when it cannot be had (it
+ * is then not tried again: its inserts go on the database's own connection). */
+static PGconn *copy_conn(Maint *m, int dst, int k)
 {
-	if (m->copy_conn[dst] || m->no_copy_conn[dst])
-		return m->copy_conn[dst];
+	if (m->copy_conn[dst][k] || m->no_copy_conn[dst][k])
+		return m->copy_conn[dst][k];
 	char err[300];
 	PGconn *c = pgs_connect(cfg->database_urls[dst], cfg->connect_timeout_ms, false, err, sizeof(err));
 	PGresult *r = c ? pgs_exec(&c, "SET jit = off", 0, NULL, NULL, NULL, false, cfg->maint_timeout_ms, err,
@@ -285,19 +294,24 @@ static PGconn *copy_conn(Maint *m, int dst)
 		log_warn("at=maint-error db=%d step=repair-copy-connect error=\"%s\"", dst + 1, err);
 		if (c)
 			PQfinish(c);
-		m->no_copy_conn[dst] = true;
+		m->no_copy_conn[dst][k] = true;
 		return NULL;
 	}
-	return m->copy_conn[dst] = c;
+	return m->copy_conn[dst][k] = c;
 }
 
 /* Copies n rows of r (row[k], or the first n when row is NULL; columns as SCHEMA_COPY_SQL
- * takes them) from database src to database dst. The insert is sent on dst's copy connection
- * and waited for at the next copy into dst (or at copy_finish_all): an insert took as long as
- * the fetch and the day's comparison together, which now run alongside it. */
+ * takes them) from database src to database dst. The insert is sent on one of dst's copy
+ * connections, in turn, and waited for when that connection's turn comes again (or at
+ * copy_finish_all): an insert took as long as the fetch and the day's comparison together,
+ * which now run alongside it, with another insert. The rows of two inserts are distinct, and
+ * the hours they mark dirty are taken in order (m2pg_rollup_mark): they do not wait for each
+ * other but for an hour both mark. */
 static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *row, size_t n)
 {
-	copy_finish(m, dst);
+	int slot = m->copy_next[dst];
+	m->copy_next[dst] = (slot + 1) % COPY_CONNS;
+	copy_finish(m, dst, slot);
 	if (!m->conn[dst] || m->refused[dst])
 		return;
 	Metric *ms = calloc(n + 1, sizeof(Metric));
@@ -329,11 +343,11 @@ static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *
 	const char *iv[SCHEMA_INSERT_PARAMS];
 	int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
 	schema_insert_params(&ins, iv, il, ifm);
-	PGconn *c = copy_conn(m, dst);
+	PGconn *c = copy_conn(m, dst, slot);
 	char err[300];
-	if (c && pgs_send(&m->copy_conn[dst], SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
+	if (c && pgs_send(&m->copy_conn[dst][slot], SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
 			  cfg->maint_timeout_ms, err, sizeof(err))) {
-		m->pending[dst] = (PendingCopy){true, src};
+		m->pending[dst][slot] = (PendingCopy){true, src};
 	} else {
 		if (c) /* the copy connection broke: the insert goes on the database's own */
 			log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1,
