@@ -19,7 +19,7 @@
 #      and `m2pg repair` timed;
 #   8. ingest (bench/run.sh's single-metric and batch phases, on these loaded databases) against
 #      the last m2pg before partitions (built once under build/scale-base/) on empty
-#      databases of the same clusters;
+#      databases of the same clusters, two windows each (new, base, base, new);
 # then prints a summary of the figures and their targets. Clusters on 127.0.0.1:24341/24342 under
 # var/scale (recreated on every run, their data removed at the end unless SCALE_KEEP=1), m2pg on
 # 18191. Like make bench it is not a test: it exits 0 when it ran to the end, whatever the
@@ -28,7 +28,7 @@
 # Knobs (environment): SCALE_SERIES, SCALE_DAYS, SCALE_EXTRA_NAMES (a small run to try the script:
 # SCALE_SERIES=50 SCALE_DAYS=2 SCALE_EXTRA_NAMES=900), SCALE_RUNS (20: timed GETs per read),
 # SCALE_SQL_BUDGET (20: seconds of timed runs of each read, at least 5 GETs and 3 SQL runs),
-# SCALE_INGEST_SECONDS (10), SCALE_INGEST=0 to skip step 7, M2PG_BIN (./m2pg), SCALE_PG_PORT1,
+# SCALE_INGEST_SECONDS (10), SCALE_INGEST=0 to skip step 8, M2PG_BIN (./m2pg), SCALE_PG_PORT1,
 # SCALE_PG_PORT2, SCALE_HTTP_PORT, SCALE_KEEP=1 (keep the clusters' data),
 # SCALE_MAINT_TIMEOUT_MS (900000: MAINT_TIMEOUT_MS of every gc and repair), SCALE_REPAIR_SECONDS
 # (120: a repair of the deleted rows is stopped after this long).
@@ -633,28 +633,44 @@ summ "gc --once after the delete (rollups of every hour again)" "${RP_GC[2]} s, 
 
 # ---------- 8. ingest ----------
 
-declare -A I_RATE I_P50 I_P99 I_OK I_OTHER I_ROWS I_CHECK
-# KEY(new|base) DATABASE PHASE(single|batch): single POSTs at 64 connections, or batches of 1,000 at
-# 8, through the m2pg running.
+declare -A I_RATE I_P50 I_P99 I_OK I_OTHER I_ROWS I_CHECK I_SUMOK I_SUMS
+# Waits, up to 60 s, until neither cluster runs an autovacuum worker: the vacuum and analyze that
+# the steps before (or the other build's window) left to do fall in no window. Prints the wait.
+autovacuum_idle() {
+	local t0 n
+	t0=$(date +%s)
+	while [ $(($(date +%s) - t0)) -lt 60 ]; do
+		n=$(($(sql1 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") +
+			$(sql2 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")))
+		[ "$n" = 0 ] && break
+		sleep 0.5
+	done
+	echo $(($(date +%s) - t0))
+}
+# KEY(new|base) DATABASE PHASE(single|batch) ROUND: single POSTs at 64 connections, or batches of
+# 1,000 at 8, through the m2pg running.
 ingest_phase() {
-	local key=$1 base line end prev cur ph=$3
-	base=$(date +%s)
-	local conns=64 script=bench/scale_post.lua extra=() prefix="ingest.$key.$ph" per=1
+	local key=$1 base line end prev cur ph=$3 round=$4 waited
+	local conns=64 script=bench/scale_post.lua extra=() prefix="ingest.$key.$ph.$4" per=1 id="$1$3$4"
 	[ "$ph" = batch ] && conns=8 script=bench/scale_batch.lua extra=(1000) per=1000
-	progress "ingest, $key m2pg: $ph POSTs, $conns connections ($INGEST_SECONDS s)"
 	sql1 "CHECKPOINT" >/dev/null
 	sql2 "CHECKPOINT" >/dev/null
-	run - "$VAR/wrk-$key-$ph.txt" timeout -k 5 $((INGEST_SECONDS + 30)) wrk -t2 -c"$conns" -d"${INGEST_SECONDS}s" --latency \
+	waited=$(autovacuum_idle)
+	progress "ingest, $key m2pg, round $round: $ph POSTs, $conns connections ($INGEST_SECONDS s; autovacuum idle after ${waited} s)"
+	base=$(date +%s)
+	run - "$VAR/wrk-$key-$ph-$round.txt" timeout -k 5 $((INGEST_SECONDS + 30)) wrk -t2 -c"$conns" -d"${INGEST_SECONDS}s" --latency \
 		-s "$script" "$URL/metrics" -- "$(calc "$INGEST_SECONDS - 1.2" 1)" "$base" "$prefix" "${extra[@]}" ||
-		{ cat "$VAR/wrk-$key-$ph.txt" >&2; die "wrk failed (var/scale/wrk-$key-$ph.txt)"; }
+		{ cat "$VAR/wrk-$key-$ph-$round.txt" >&2; die "wrk failed (var/scale/wrk-$key-$ph-$round.txt)"; }
 	check_web "ingest ($key, $ph)"
-	line=$(sed -n 's/^BENCH //p' "$VAR/wrk-$key-$ph.txt")
-	[ -n "$line" ] || die "wrk printed no BENCH line (var/scale/wrk-$key-$ph.txt)"
-	I_OK[$key$ph]=$(field ok "$line")
-	I_OTHER[$key$ph]=$(field other "$line")
-	I_RATE[$key$ph]=$(calc "$(field ok "$line") * $per / $(field window_s "$line")" 0)
-	I_P50[$key$ph]=$(calc "$(field p50_ms "$line")")
-	I_P99[$key$ph]=$(calc "$(field p99_ms "$line")")
+	line=$(sed -n 's/^BENCH //p' "$VAR/wrk-$key-$ph-$round.txt")
+	[ -n "$line" ] || die "wrk printed no BENCH line (var/scale/wrk-$key-$ph-$round.txt)"
+	I_OK[$id]=$(field ok "$line")
+	I_OTHER[$id]=$(field other "$line")
+	I_RATE[$id]=$(calc "$(field ok "$line") * $per / $(field window_s "$line")" 0)
+	I_P50[$id]=$(calc "$(field p50_ms "$line")")
+	I_P99[$id]=$(calc "$(field p99_ms "$line")")
+	I_SUMOK[$key$ph]=$((${I_SUMOK[$key$ph]:-0} + $(field ok "$line") * per))
+	I_SUMS[$key$ph]=$(calc "${I_SUMS[$key$ph]:-0} + $(field window_s "$line")" 3)
 	# The slower database goes on after the answer: count until two counts agree.
 	end=$(($(date +%s) + 10)) prev=""
 	while :; do
@@ -663,8 +679,8 @@ ingest_phase() {
 		prev=$cur
 		sleep 0.5
 	done
-	I_ROWS[$key$ph]="${cur% *} / ${cur#* }"
-	if [ "${cur% *}" = $((I_OK[$key$ph] * per)) ] && [ "${cur#* }" = $((I_OK[$key$ph] * per)) ]; then I_CHECK[$key$ph]=OK; else I_CHECK[$key$ph]=MISMATCH; fi
+	I_ROWS[$id]="${cur% *} / ${cur#* }"
+	if [ "${cur% *}" = $((I_OK[$id] * per)) ] && [ "${cur#* }" = $((I_OK[$id] * per)) ]; then I_CHECK[$id]=OK; else I_CHECK[$id]=MISMATCH; fi
 }
 if [ "$INGEST" = 1 ]; then
 	# The last commit before partitions: the parent of the one that made src/partman.c.
@@ -687,29 +703,37 @@ if [ "$INGEST" = 1 ]; then
 	sql1 "CREATE DATABASE $BASE_DB" >/dev/null
 	sql2 "CREATE DATABASE $BASE_DB" >/dev/null
 
-	# The two builds take turns, phase by phase, each with a fresh process: drift in the load
-	# of a shared machine falls on both.
+	# The two builds take turns, phase by phase, each window with a fresh process, in the order
+	# new, base, base, new: a drift in the load of a shared machine falls on both alike.
 	for ph in single batch; do
-		start_web "$SERVER" "$DBURLS"
-		ingest_phase new postgres $ph
-		stop_m2pg
-		start_web "$BASE_SERVER" "$BASE_URLS"
-		ingest_phase base "$BASE_DB" $ph
-		stop_m2pg
+		round=0
+		for key in new base base new; do
+			round=$((round + 1))
+			if [ "$key" = new ]; then start_web "$SERVER" "$DBURLS"; else start_web "$BASE_SERVER" "$BASE_URLS"; fi
+			if [ "$key" = new ]; then ingest_phase new postgres $ph $round; else ingest_phase base "$BASE_DB" $ph $round; fi
+			stop_m2pg
+		done
 	done
 	say ""
 	say "8. Ingest, as make bench's phases 1 and 2 (wrk, 2 threads, ${INGEST_SECONDS} s, drained; buckets in the last"
 	say "   hour, so rows land in today's partition): m2pg of now on the loaded databases against m2pg"
 	say "   ${BASE_REV:0:12} (the last before partitions, no rollups) on empty databases of the same clusters;"
-	say "   the two take turns (new single, old single, new batch, old batch), a fresh process each"
+	say "   the two take turns, a fresh process each window, in the order new, base, base, new, each window"
+	say "   after a CHECKPOINT and once no autovacuum worker runs (up to 60 s); the ratio is of the totals"
 	sayf '   %-34s %10s %8s %8s %8s %6s %-20s %s\n' phase metrics/s "p50 ms" "p99 ms" 201s other "rows db1 / db2" check
 	for ph in single batch; do
+		round=0
+		for key in new base base new; do
+			round=$((round + 1))
+			id=$key$ph$round
+			sayf '   %-34s %10s %8s %8s %8s %6s %-20s %s\n' "$ph, m2pg $key, round $round" "${I_RATE[$id]}" "${I_P50[$id]}" "${I_P99[$id]}" \
+				"${I_OK[$id]}" "${I_OTHER[$id]}" "${I_ROWS[$id]}" "${I_CHECK[$id]}"
+		done
 		for key in new base; do
-			sayf '   %-34s %10s %8s %8s %8s %6s %-20s %s\n' "$ph, m2pg $key" "${I_RATE[$key$ph]}" "${I_P50[$key$ph]}" "${I_P99[$key$ph]}" \
-				"${I_OK[$key$ph]}" "${I_OTHER[$key$ph]}" "${I_ROWS[$key$ph]}" "${I_CHECK[$key$ph]}"
+			I_RATE[$key$ph]=$(calc "${I_SUMOK[$key$ph]} / ${I_SUMS[$key$ph]}" 0)
 		done
 		ratio=$(calc "${I_RATE[new$ph]} / ${I_RATE[base$ph]}")
-		say "   $ph: now / before partitions = ${ratio}x"
+		say "   $ph: now / before partitions = ${ratio}x (${I_RATE[new$ph]} vs ${I_RATE[base$ph]} metrics/s over both windows of each)"
 		what="single POSTs, 64 connections"
 		[ "$ph" = batch ] && what="batch POSTs of 1,000, 8 connections"
 		summ "ingest: $what, now vs before" "${ratio}x (${I_RATE[new$ph]} vs ${I_RATE[base$ph]}/s)" ">= 0.90x" "$(pf "$(calc "$ratio >= 0.9" 0)")"
