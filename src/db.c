@@ -50,6 +50,7 @@ typedef struct Conn {
 	DbJob *inflight; /* one query, or the inserts of one batch */
 	size_t inflight_metrics;
 	DbJobKind inflight_kind;
+	bool inflight_fresh; /* the inserts in flight were sent without ON CONFLICT */
 	PGresult *result;
 	bool paused; /* a streamed query's reader asked for a pause: the socket is not read */
 	bool failed;
@@ -328,13 +329,17 @@ static bool conn_send_inserts(Conn *c)
 	db->wq_metrics -= metrics;
 	c->inflight_metrics = metrics;
 	c->inflight_kind = DB_JOB_INSERT;
+	c->inflight_fresh = true;
+	for (const DbJob *j = c->inflight; j; j = j->next)
+		c->inflight_fresh &= j->fresh;
 	build_insert(c, c->inflight);
 	const char *values[SCHEMA_INSERT_PARAMS];
 	int lengths[SCHEMA_INSERT_PARAMS], formats[SCHEMA_INSERT_PARAMS];
 	schema_insert_params(&c->ins, values, lengths, formats);
 	c->sent_us = now_mono_us();
 	c->deadline_us = c->sent_us + (int64_t)cfg_write_patience_ms() * 1000;
-	return PQsendQueryPrepared(c->pg, SCHEMA_STMT_INSERT, SCHEMA_INSERT_PARAMS, values, lengths, formats, 0) == 1;
+	return PQsendQueryPrepared(c->pg, c->inflight_fresh ? SCHEMA_STMT_INSERT_NEW : SCHEMA_STMT_INSERT,
+				   SCHEMA_INSERT_PARAMS, values, lengths, formats, 0) == 1;
 }
 
 static bool conn_send_query(Conn *c)
@@ -446,6 +451,31 @@ static void conn_complete(Conn *c)
 	PGresult *res = c->result;
 	c->inflight = NULL;
 	c->result = NULL;
+	if (c->inflight_kind == DB_JOB_INSERT && c->failed && c->inflight_fresh && strcmp(c->sqlstate, "23505") == 0) {
+		/* The database holds one of the ids m2pg just made (or a unique index of its own
+		 * refuses a row): nothing of the statement was stored. Its jobs go back to the head of
+		 * the queue, to be sent as a retry is, with ON CONFLICT DO NOTHING. */
+		log_warn("at=insert-retry db=%d host=%s rows=%zu sqlstate=23505 error=\"%s\"", db->index, db->label,
+			 c->inflight_metrics, c->error);
+		DbJob *last = jobs;
+		for (DbJob *j = jobs; j; j = j->next) {
+			j->fresh = false;
+			last = j;
+		}
+		last->next = db->wq;
+		if (!db->wq)
+			db->wq_tail = &last->next;
+		db->wq = jobs;
+		db->wq_metrics += c->inflight_metrics;
+		c->inflight_metrics = 0;
+		c->failed = false;
+		c->error[0] = c->sqlstate[0] = '\0';
+		if (res)
+			PQclear(res);
+		conn_set_state(c, CONN_READY);
+		db_dispatch(db);
+		return;
+	}
 	DbOutcome out = {.ok = !c->failed, .res = res};
 	bool gone = c->failed && is_connection_gone(c->sqlstate);
 	out.maybe_applied = gone; /* the commit may have happened before the connection broke */

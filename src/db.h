@@ -42,6 +42,10 @@ struct DbJob {
 	/* DB_JOB_INSERT */
 	const Metric *metrics;
 	size_t n;
+	/* Every id was made by m2pg for this write and the rows were never sent to this database:
+	 * inserted without ON CONFLICT (cleared, and the rows sent again with it, should the
+	 * database hold one of the ids after all). A retry, a hint or a client's id is not fresh. */
+	bool fresh;
 	/* DB_JOB_QUERY: binary results; parameters are text unless formats[i] is 1. With row set,
 	 * rows are streamed to it and done() gets no result. */
 	DbJobRow row;

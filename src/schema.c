@@ -25,7 +25,7 @@
  * make bench-scale, batch ingest went from 0.81x to 0.97x of the m2pg before partitions, whose
  * insert was otherwise the same; statement triggers on metrics (the rollups' dirty hours)
  * cost most of what is left. */
-#define INSERT_SQL_HEAD \
+#define INSERT_SQL_ROWS \
 	"WITH g AS (SELECT coalesce((SELECT gen FROM metric_names_gen LIMIT 1), -1) AS gen), " \
 	"new_names AS (INSERT INTO metric_names (name) " \
 	"SELECT unnest($13::text[]) WHERE (SELECT gen FROM g) = $14::int8 " \
@@ -35,10 +35,17 @@
 	"ins AS (INSERT INTO metrics (" METRICS_COLUMNS ") " \
 	"SELECT unnest($1::uuid[]), unnest($2::timestamptz[]), unnest($3::text[]), unnest($4::float8[]), " \
 	"unnest($5::float8[]), unnest($6::float8[]), unnest($7::float8[]), unnest($8::float8[]), " \
-	"unnest($9::float8[]), unnest($10::float8[]), unnest($11::float8[]), unnest($12::text[]) " \
-	"ON CONFLICT (id, bucket) DO NOTHING"
+	"unnest($9::float8[]), unnest($10::float8[]), unnest($11::float8[]), unnest($12::text[])"
+#define INSERT_SQL_HEAD INSERT_SQL_ROWS " ON CONFLICT (id, bucket) DO NOTHING"
 
 const char SCHEMA_INSERT_SQL[] = INSERT_SQL_HEAD ") SELECT gen FROM g";
+
+/* The rows of a write whose every id m2pg just made, sent for the first time: no row can be
+ * there yet, and without ON CONFLICT the insert skips the probe of the unique index before each
+ * row and the speculative insertion around it: 10.1 ms -> 7.3 ms of server time for 1,000 rows
+ * (the p50 of 56 statements each, on one partition of 300,000 rows). A unique violation is
+ * then a surprise, and the batch is sent again as SCHEMA_INSERT_SQL (db.c). */
+const char SCHEMA_INSERT_NEW_SQL[] = INSERT_SQL_ROWS ") SELECT gen FROM g";
 
 /* Counting the rows inserted (RETURNING into a CTE) measured a third more server CPU for a
  * one-row batch, so only repair, which reports it, asks. */
@@ -772,6 +779,7 @@ const char SCHEMA_NAMES_SQL[] =
  * 14 ms per read); planning costs well under a millisecond. */
 const SchemaStmt schema_statements[] = {
 	{SCHEMA_STMT_INSERT, SCHEMA_INSERT_SQL},
+	{SCHEMA_STMT_INSERT_NEW, SCHEMA_INSERT_NEW_SQL},
 };
 const int schema_nstatements = (int)ARRAY_LEN(schema_statements);
 

@@ -32,6 +32,8 @@ extern const char SCHEMA_PARTITIONS_OLD_SQL[];
  * to add to the catalogue, $14 the catalogue generation the sender knows (int8). Returns one row: the generation the statement saw
  * (text; when it differs from $14, every name of the batch was added). */
 extern const char SCHEMA_INSERT_SQL[];
+/* The same without ON CONFLICT, for rows no database can hold yet (DbJob.fresh). */
+extern const char SCHEMA_INSERT_NEW_SQL[];
 /* The same, for repair: the row has a second column, the count of rows inserted. */
 extern const char SCHEMA_COPY_SQL[];
 /* Adds to the catalogue every name that has rows and is missing from it; cheap (one index
@@ -92,6 +94,7 @@ extern const char SCHEMA_NAMES_SQL[];
 
 /* Statements every connection prepares. */
 #define SCHEMA_STMT_INSERT "m2pg_insert"
+#define SCHEMA_STMT_INSERT_NEW "m2pg_insert_new" /* without ON CONFLICT: DbJob.fresh */
 
 typedef struct SchemaStmt {
 	const char *name;

@@ -204,10 +204,14 @@ void write_submit(Web *w, struct evhttp_request *req, int64_t start_us, MetricBa
 		write_unref(wr);
 		return;
 	}
+	bool fresh = true; /* no id from the client (Librato's are named after the metric) */
+	for (size_t k = 0; k < wr->batch.n && fresh; k++)
+		fresh = !wr->batch.m[k].has_id;
 	wr->submitting = true;
 	for (int i = 0; i < w->ndbs; i++) {
 		DbJob *j = &wr->jobs[i];
 		j->kind = DB_JOB_INSERT;
+		j->fresh = fresh;
 		j->done = write_job_done;
 		j->owner = wr;
 		j->metrics = wr->batch.m;

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from m2pg_sys import (assert_created, assert_error, assert_points, assert_read_ok, metric,
-                      post_until_landed, wait_in_all, wait_until)
+                      post_until_landed, tail, wait_in_all, wait_until)
 
 WRITE_MS = 500
 READ_MS = 1500
@@ -181,3 +181,35 @@ def test_hung_database_at_start_does_not_block_startup(fresh_pair, m2pg_factory)
 
     db2.resume()
     post_until_landed(svc, fresh_pair, timeout=10, prefix="after-resume")
+
+
+def test_a_unique_violation_on_new_ids_is_retried_with_on_conflict(fresh_pair, m2pg_factory):
+    """m2pg inserts the rows of a write whose ids it just made without ON CONFLICT (no
+    database can hold them yet). Should the database refuse one as a duplicate all the same,
+    nothing of the statement was stored: it is sent again as a retry is, with ON CONFLICT DO
+    NOTHING, and lands, with no failed insert and no hint. Here database 1 refuses the
+    statement once, as a unique index would (a trigger raising unique_violation)."""
+    svc = start_service(m2pg_factory, fresh_pair)
+    db1 = fresh_pair[0]
+    db1.psql("CREATE SEQUENCE refused_once; "
+             "CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+             "IF NEW.name = 'dup.refused' AND nextval('refused_once') = 1 THEN "
+             "RAISE unique_violation USING MESSAGE = 'refused once for the test'; END IF; "
+             "RETURN NEW; END $f$; "
+             "CREATE TRIGGER refuse_once BEFORE INSERT ON metrics FOR EACH ROW EXECUTE FUNCTION refuse_once()")
+    ids = assert_created(svc.post([metric("dup.refused", bucket=T + i, count=i + 1) for i in range(3)]), 3)
+    for mid in ids:
+        wait_in_all(fresh_pair, mid, timeout=5)
+    # the first row refused (1), then the retry's three rows (2 to 4): one retry
+    assert db1.scalar("SELECT nextval('refused_once')") == "5"
+    logs = svc.stdout()
+    assert "at=insert-retry db=1" in logs and "sqlstate=23505" in logs, tail(logs, 20)
+    assert "at=insert-error db=1" not in logs, tail(logs, 20)
+    assert "at=hints-delivered db=1" not in logs, tail(logs, 20)
+    # A client's own ids are never sent without ON CONFLICT: the same write again stores
+    # nothing twice, and is not a retry.
+    svc.post([metric("dup.client", bucket=T, count=1, id="01890a5d-ac96-774b-bcce-b302099a8057")])
+    svc.post([metric("dup.client", bucket=T, count=1, id="01890a5d-ac96-774b-bcce-b302099a8057")])
+    for db in fresh_pair:
+        wait_until(lambda: db.count_rows("name = 'dup.client'") == 1, 5)
+    assert svc.stdout().count("at=insert-retry") == 1
