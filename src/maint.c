@@ -1454,7 +1454,14 @@ static void make_partitions(Maint *m, int i, const char *step)
 
 /* Deletes the rows of one partition older than the cutoff. ctids are per partition, hence a
  * partition at a time and never through metrics. */
-static uint64_t gc_delete(Maint *m, int i, const char *table, const char *cut)
+/* Deletes the rows of table before cut, GC_BATCH at a time. With by_name (the cutoff early in
+ * a partition's range: few of its rows go), they are found name by name, through the index on
+ * (name, bucket): each distinct name found by one descent (a loose index scan), then its rows
+ * before cut by another. Rows stored by time are found as fast by the bucket's BRIN index, but
+ * rows stored by series fill every block range with every bucket: the BRIN scan then read the
+ * whole partition, 940 ms for one of 1.44 million rows, where the walk of its 10,000 names took
+ * 110 ms. */
+static uint64_t gc_delete(Maint *m, int i, const char *table, const char *cut, bool by_name)
 {
 	char batch[16];
 	snprintf(batch, sizeof(batch), "%d", GC_BATCH);
@@ -1462,8 +1469,19 @@ static uint64_t gc_delete(Maint *m, int i, const char *table, const char *cut)
 	char *sql = NULL;
 	uint64_t total = 0;
 	char *quoted = PQescapeIdentifier(m->conn[i], table, strlen(table));
-	if (!quoted || asprintf(&sql, "DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE bucket < $1 LIMIT $2))",
-				quoted, quoted) < 0)
+	int rc = !quoted ? -1
+		 : by_name
+		     ? asprintf(&sql,
+				"DELETE FROM %s WHERE ctid = ANY (ARRAY(WITH RECURSIVE n(name) AS ("
+				"(SELECT name FROM %s ORDER BY name LIMIT 1) UNION ALL "
+				"SELECT (SELECT p.name FROM %s p WHERE p.name > n.name ORDER BY p.name LIMIT 1) "
+				"FROM n WHERE n.name IS NOT NULL) "
+				"SELECT r.ctid FROM n CROSS JOIN LATERAL "
+				"(SELECT p.ctid FROM %s p WHERE p.name = n.name AND p.bucket < $1) r LIMIT $2))",
+				quoted, quoted, quoted, quoted)
+		     : asprintf(&sql, "DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE bucket < $1 LIMIT $2))",
+				quoted, quoted);
+	if (rc < 0)
 		fatal("at=oom");
 	PQfreemem(quoted);
 	while (!stopping && m->conn[i]) {
@@ -1515,7 +1533,7 @@ static void gc_database(Maint *m, int i, int64_t cutoff)
 		if (expired && gc_drop(m, i, table, PQgetvalue(parts, k, 2)))
 			dropped++;
 		else if (!expired)
-			total += gc_delete(m, i, table, cut);
+			total += gc_delete(m, i, table, cut, PQgetvalue(parts, k, 4)[0] == 't');
 	}
 	if (parts)
 		PQclear(parts);

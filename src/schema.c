@@ -588,7 +588,9 @@ const char SCHEMA_PARTITIONS_MAKE_SQL[] =
 	"SELECT partition, moved FROM m2pg_partitions_make(now(), now() + make_interval(days => $1::int), $2::int)";
 
 const char SCHEMA_PARTITIONS_OLD_SQL[] =
-	"SELECT partition, is_default, est_rows, hi <= $1::timestamptz FROM m2pg_partitions() "
+	"SELECT partition, is_default, est_rows, hi <= $1::timestamptz, "
+	"NOT is_default AND lo > '-infinity' AND hi < 'infinity' AND $1::timestamptz - lo < (hi - lo) / 4 "
+	"FROM m2pg_partitions() "
 	"WHERE is_default OR lo < $1::timestamptz ORDER BY lo NULLS LAST";
 
 const char SCHEMA_ROLLUP_CLAIM_SQL[] = "SELECT h FROM m2pg_rollup_claim($1::timestamptz, $2::timestamptz) h";

@@ -26,7 +26,8 @@ extern const char SCHEMA_MIGRATE_SQL[];
 extern const char SCHEMA_PARTITIONS_MAKE_SQL[];
 /* $1 a cutoff (text timestamptz): the partitions that hold buckets before it, oldest first,
  * the default partition last; rows of (partition, is_default, estimated rows, whether every
- * bucket it can hold is before the cutoff). */
+ * bucket it can hold is before the cutoff, whether the cutoff is in the first quarter of its
+ * range). */
 extern const char SCHEMA_PARTITIONS_OLD_SQL[];
 /* $1..$12 the columns as binary arrays (id, bucket, name, the statistics, source), $13 names
  * to add to the catalogue, $14 the catalogue generation the sender knows (int8). Returns one row: the generation the statement saw

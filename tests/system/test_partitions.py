@@ -286,6 +286,46 @@ def test_gc_drops_old_partitions_and_deletes_in_the_boundary_one_while_writes_go
         wait_in_all(fresh_pair, mid)
 
 
+def test_gc_deletes_the_boundary_rows_name_by_name_early_in_a_day_and_by_bucket_later(fresh_pair):
+    """A cutoff in the first quarter of its partition's day: gc finds the rows before it name by
+    name (a walk of the index on (name, bucket)), which must reach every name, those with
+    nothing to delete between them included; later in the day, by the bucket's BRIN index.
+    Either way exactly the rows before the cutoff go, in both databases."""
+    rc, out, err = run_maint(["migrate"], fresh_pair)
+    assert rc == 0, out + err
+    for db in fresh_pair:
+        db.psql("select m2pg_partitions_make(now() - interval '10 days', now(), 1)")
+    d = day_start(time.time()) - 6 * DAY
+    names = ["gcwalk.%s" % n for n in ("a", "b.none", "c", "d.none", "e", "f")]
+
+    def rows_of(day, cut):
+        out = []
+        for k, name in enumerate(names):
+            early = [] if name.endswith(".none") else [day + 60 * k, cut - 60 - k]
+            out += [dict(id=new_id(), bucket=b, name=name, count=1) for b in early + [cut + 60 + k, day + DAY - 60]]
+        return out
+
+    def run_gc(cut):
+        rc, out, err = run_maint(["gc", "--once"], fresh_pair,
+                                 {"RETENTION": "%ds" % (int(time.time()) - cut), "REPAIR_LOOKBACK": "0s"})
+        assert rc == 0, out + err
+        return out
+
+    early_cut = d + 2 * 3600 + 1800  # within the first quarter of day d
+    late_cut = d + DAY + 20 * 3600  # in the last quarter of day d + 1
+    day1, day2 = rows_of(d, early_cut), rows_of(d + DAY, late_cut)
+    for db in fresh_pair:
+        db.insert(day1 + day2)
+    like = "name LIKE 'gcwalk.%'"
+    run_gc(early_cut)
+    for db in fresh_pair:
+        assert db.ids(like) == {r["id"] for r in day1 + day2 if r["bucket"] >= early_cut}, db.name
+    out = run_gc(late_cut)
+    assert len(events(out, "gc-drop-partition")) >= 2, out  # day d, in each database
+    for db in fresh_pair:
+        assert db.ids(like) == {r["id"] for r in day2 if r["bucket"] >= late_cut}, db.name
+
+
 def store_gauges(svc):
     text = svc.request("GET", "/stats").body.decode()
     out = {}
