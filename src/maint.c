@@ -109,6 +109,12 @@ static void catch_stop_signals(void)
 typedef struct PendingCopy {
 	bool sent;
 	int src;
+	/* Sent as SCHEMA_INSERT_NEW_SQL, without ON CONFLICT: the database lacked every row a
+	 * moment ago, and the probe of the unique index before each row, the speculative insertion
+	 * and the RETURNING that counts them took a fifth of the insert (8,640 rows, 81 to 135 ms
+	 * against 62 to 77). Should a row have arrived meanwhile (a hint, another repair), the
+	 * statement stored nothing and is sent again as SCHEMA_COPY_SQL: ins is kept for that. */
+	SchemaInsert ins;
 } PendingCopy;
 
 typedef struct Maint {
@@ -245,9 +251,9 @@ static bool has_id(const IdSet *s, const Uuid *id)
 	return s->n && bsearch(id, s->ids, s->n, sizeof(Uuid), cmp_uuid) != NULL;
 }
 
-static void copy_done(Maint *m, int src, int dst, PGresult *w)
+static void copy_done(Maint *m, int src, int dst, PGresult *w, int64_t all)
 {
-	uint64_t copied = PQntuples(w) == 1 ? strtoull(PQgetvalue(w, 0, 1), NULL, 10) : 0;
+	uint64_t copied = PQntuples(w) != 1 ? 0 : all >= 0 ? (uint64_t)all : strtoull(PQgetvalue(w, 0, 1), NULL, 10);
 	m->copied[dst] += copied;
 	log_info("at=repair-copy db=%d from_db=%d rows=%llu", dst + 1, src + 1, (unsigned long long)copied);
 	PQclear(w);
@@ -261,12 +267,23 @@ static void copy_finish(Maint *m, int dst, int k)
 		return;
 	char err[300];
 	PGresult *w = pgs_wait(&m->copy_conn[dst][k], cfg->maint_timeout_ms, err, sizeof(err));
-	if (w) {
-		copy_done(m, p->src, dst, w);
-	} else {
+	if (!w && m->copy_conn[dst][k] && strncmp(err, "sqlstate 23505", 14) == 0) {
+		log_info("at=repair-insert-retry db=%d rows=%u error=\"%s\"", dst + 1, p->ins.n, err);
+		const char *iv[SCHEMA_INSERT_PARAMS];
+		int il[SCHEMA_INSERT_PARAMS], ifm[SCHEMA_INSERT_PARAMS];
+		schema_insert_params(&p->ins, iv, il, ifm);
+		w = pgs_exec(&m->copy_conn[dst][k], SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
+			     cfg->maint_timeout_ms, err, sizeof(err));
+		if (w)
+			copy_done(m, p->src, dst, w, -1);
+	} else if (w) {
+		copy_done(m, p->src, dst, w, p->ins.n);
+	}
+	if (!w) {
 		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\"", dst + 1, err);
 		m->refused[dst] = true;
 	}
+	schema_insert_free(&p->ins);
 	p->sent = false;
 }
 
@@ -345,19 +362,18 @@ static void copy_send(Maint *m, int src, int dst, const PGresult *r, const int *
 	schema_insert_params(&ins, iv, il, ifm);
 	PGconn *c = copy_conn(m, dst, slot);
 	char err[300];
-	if (c && pgs_send(&m->copy_conn[dst][slot], SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
+	if (c && pgs_send(&m->copy_conn[dst][slot], SCHEMA_INSERT_NEW_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false,
 			  cfg->maint_timeout_ms, err, sizeof(err))) {
-		m->pending[dst][slot] = (PendingCopy){true, src};
-	} else {
-		if (c) /* the copy connection broke: the insert goes on the database's own */
-			log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1,
-				 err);
-		PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
-		if (w)
-			copy_done(m, src, dst, w);
-		else
-			m->refused[dst] = true;
+		m->pending[dst][slot] = (PendingCopy){.sent = true, .src = src, .ins = ins};
+		return; /* ins is freed when the insert is done */
 	}
+	if (c) /* the copy connection broke: the insert goes on the database's own */
+		log_warn("at=maint-error db=%d step=repair-insert error=\"%s\" connection=closed", dst + 1, err);
+	PGresult *w = run(m, dst, "repair-insert", SCHEMA_COPY_SQL, SCHEMA_INSERT_PARAMS, iv, il, ifm, false);
+	if (w)
+		copy_done(m, src, dst, w, -1);
+	else
+		m->refused[dst] = true;
 	schema_insert_free(&ins);
 }
 

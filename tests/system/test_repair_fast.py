@@ -305,3 +305,32 @@ def test_a_database_that_refuses_the_copies_fails_the_repair_and_not_the_other(f
     summary = repair(fresh_pair)
     assert (summary["copied_db1"], summary["copied_db2"]) == ("0", str(len(missing_2))), summary["stdout"]
     assert ids(b) == {r["id"] for r in rows}
+
+
+def test_a_copy_refused_as_a_duplicate_is_sent_again_with_on_conflict(fresh_pair):
+    """Repair inserts the rows a database lacked a moment ago without ON CONFLICT. Should
+    one have arrived meanwhile (a hint handed off, another repair), the database refuses the
+    statement as a duplicate and stores none of it: it is sent again with ON CONFLICT DO
+    NOTHING, and every row is copied. Here database 2 refuses one statement once, as a unique
+    index does (a trigger raising unique_violation)."""
+    a, b = fresh_pair
+    now = int(time.time())
+    rows = fill_and_roll_up(fresh_pair, now)
+    hour = (now - 20 * HOUR) // HOUR * HOUR
+    missing_2 = [r for r in rows if hour <= r["bucket"] < hour + HOUR and r["name"] in ("fast.s00", "fast.s01")]
+    assert len(missing_2) > 2
+    delete(b, missing_2)
+    gc_once(fresh_pair)
+    b.psql("CREATE SEQUENCE refused_once; "
+           "CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+           "IF nextval('refused_once') = 1 THEN "
+           "RAISE unique_violation USING MESSAGE = 'refused once for the test'; END IF; "
+           "RETURN NEW; END $f$; "
+           "CREATE TRIGGER refuse_once BEFORE INSERT ON metrics FOR EACH ROW EXECUTE FUNCTION refuse_once()")
+
+    summary = repair(fresh_pair)
+    retried = log_events(summary["stdout"], "repair-insert-retry")
+    assert [e["db"] for e in retried] == ["2"] and "23505" in retried[0]["error"], summary["stdout"]
+    assert not log_events(summary["stdout"], "maint-error"), summary["stdout"]
+    assert (summary["copied_db1"], summary["copied_db2"]) == ("0", str(len(missing_2))), summary["stdout"]
+    assert ids(b) == {r["id"] for r in rows}
