@@ -4,8 +4,8 @@
  * digest for the whole range (the same two XORs of id hashes reads use); a range that differs
  * is split in 16 and each part compared again, down to windows of an hour, whose ids are then
  * fetched and compared; then it copies each missing row from a database that has
- * it, with the web process's insert (ON CONFLICT DO NOTHING), so running it twice copies
- * nothing the second time. It never looks before the retention cutoff, so a row gc deleted is
+ * it, with the web process's insert (without ON CONFLICT, and with ON CONFLICT DO NOTHING should
+ * a row have arrived meanwhile), so running it twice copies nothing the second time. It never looks before the retention cutoff, so a row gc deleted is
  * never copied back.
  *
  * A range of buckets is first compared by the hour rollups, where they serve in every
