@@ -569,6 +569,21 @@ summ "  dead rows left in the partitions (both databases)" "${DEAD_AFTER:-?}" "-
 
 # ---------- 7. repair ----------
 
+# Waits, up to 60 s, until neither cluster runs an autovacuum worker: the vacuum and analyze that
+# the steps before left to do (the analyze of metrics_hour after gc rewrote it, the other build's
+# window) falls in no timed step. Prints the wait.
+autovacuum_idle() {
+	local t0 n
+	t0=$(date +%s)
+	while [ $(($(date +%s) - t0)) -lt 60 ]; do
+		n=$(($(sql1 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") +
+			$(sql2 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")))
+		[ "$n" = 0 ] && break
+		sleep 0.5
+	done
+	echo $(($(date +%s) - t0))
+}
+
 # Over the days left: two of the 100 series over every day, and 6 hours of the 100 (the two's
 # hours counted once).
 RLO_ISO=$(iso $((D0 + 86400)))
@@ -586,7 +601,7 @@ restore_rows() { # DB
 		psql_on "$(port_of "$1")" -c "CREATE TEMP TABLE r (LIKE metrics)" -c "COPY r ($RP_COLS) FROM STDIN (FORMAT binary)" \
 			-c "INSERT INTO metrics ($RP_COLS) SELECT $RP_COLS FROM r ON CONFLICT (id, bucket) DO NOTHING" >/dev/null
 }
-declare -A RP_LAYOUT RP_DEL RP_GC RP_GCL RP_S RP_L RP_COPIED RP_RATE RP_WIN RP_AFTER RP_STOP
+declare -A RP_LAYOUT RP_DEL RP_GC RP_GCL RP_S RP_L RP_COPIED RP_RATE RP_WIN RP_AFTER RP_STOP RP_WAIT
 for db in 2 1; do
 	RP_LAYOUT[$db]=time
 	[ "$db" = 2 ] && RP_LAYOUT[$db]=series
@@ -597,6 +612,7 @@ for db in 2 1; do
 	RP_GC[$db]=$MAINT_S
 	RP_GCL[$db]=$MAINT_LONGEST
 	RP_STOP[$db]=""
+	RP_WAIT[$db]=$(autovacuum_idle)
 	MAINT_CAP=$REPAIR_SECONDS maint "repair$db" -- repair --from "$RLO_ISO" --to "$HI_ISO"
 	rc=$?
 	[ "$rc" = 124 ] && RP_STOP[$db]=" (stopped)"
@@ -615,7 +631,8 @@ done
 say ""
 say "7. Repair: rows deleted through metrics from one database (series s0013 and s0037 over the $((DAYS - 1)) days"
 say "   left, and $RP_H0_ISO to $RP_H1_ISO of the $A series of read (a)), then gc --once with"
-say "   REPAIR_LOOKBACK=0s to bring the rollups up to date (every hour is dirty), then"
+say "   REPAIR_LOOKBACK=0s to bring the rollups up to date (every hour is dirty), then, once no autovacuum"
+say "   worker runs (up to 60 s: the analyze of metrics_hour, which that gc rewrote; waited ${RP_WAIT[2]} s / ${RP_WAIT[1]} s),"
 say "   m2pg repair --from $RLO_ISO --to $HI_ISO, stopped (SIGTERM) if still at it after $REPAIR_SECONDS s: its rate is"
 say "   then that of what it copied, and the rest is copied back with SQL before the next step"
 sayf '   %-26s %8s %8s %8s %19s %10s %9s  %-30s %s\n' "deleted from" deleted "gc s" "longest" "repair s" rows/s longest "copied (windows)" "rows db1 / db2 after"
@@ -634,19 +651,6 @@ summ "gc --once after the delete (rollups of every hour again)" "${RP_GC[2]} s, 
 # ---------- 8. ingest ----------
 
 declare -A I_RATE I_P50 I_P99 I_OK I_OTHER I_ROWS I_CHECK I_SUMOK I_SUMS
-# Waits, up to 60 s, until neither cluster runs an autovacuum worker: the vacuum and analyze that
-# the steps before (or the other build's window) left to do fall in no window. Prints the wait.
-autovacuum_idle() {
-	local t0 n
-	t0=$(date +%s)
-	while [ $(($(date +%s) - t0)) -lt 60 ]; do
-		n=$(($(sql1 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") +
-			$(sql2 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")))
-		[ "$n" = 0 ] && break
-		sleep 0.5
-	done
-	echo $(($(date +%s) - t0))
-}
 # KEY(new|base) DATABASE PHASE(single|batch) ROUND: single POSTs at 64 connections, or batches of
 # 1,000 at 8, through the m2pg running.
 ingest_phase() {
