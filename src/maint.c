@@ -4,9 +4,9 @@
  * digest for the whole range (the same two XORs of id hashes reads use); a range that differs
  * is split in 16 and each part compared again, down to windows of an hour, whose ids are then
  * fetched and compared; then it copies each missing row from a database that has
- * it, with the web process's insert (without ON CONFLICT, and with ON CONFLICT DO NOTHING should
- * a row have arrived meanwhile), so running it twice copies nothing the second time. It never looks before the retention cutoff, so a row gc deleted is
- * never copied back.
+ * it, with the web process's insert (without ON CONFLICT, and with ON CONFLICT DO NOTHING
+ * should a row have arrived meanwhile), so running it twice copies nothing the second time. It
+ * never looks before the retention cutoff, so a row gc deleted is never copied back.
  *
  * A range of buckets is first compared by the hour rollups, where they serve in every
  * database (whole hours after each kept_from, before each watermark, dirty in none): per hour
@@ -267,6 +267,7 @@ static void copy_finish(Maint *m, int dst, int k)
 		return;
 	char err[300];
 	PGresult *w = pgs_wait(&m->copy_conn[dst][k], cfg->maint_timeout_ms, err, sizeof(err));
+	/* pgs_wait's error text starts with the SQLSTATE; 23505: unique_violation */
 	if (!w && m->copy_conn[dst][k] && strncmp(err, "sqlstate 23505", 14) == 0) {
 		log_info("at=repair-insert-retry db=%d rows=%u error=\"%s\"", dst + 1, p->ins.n, err);
 		const char *iv[SCHEMA_INSERT_PARAMS];
@@ -1468,12 +1469,11 @@ static void make_partitions(Maint *m, int i, const char *step)
 	PQclear(r);
 }
 
-/* Deletes the rows of one partition older than the cutoff. ctids are per partition, hence a
- * partition at a time and never through metrics. */
-/* Deletes the rows of table before cut, GC_BATCH at a time. With by_name (the cutoff early in
- * a partition's range: few of its rows go), they are found name by name, through the index on
- * (name, bucket): each distinct name found by one descent (a loose index scan), then its rows
- * before cut by another. Rows stored by time are found as fast by the bucket's BRIN index, but
+/* Deletes the rows of one partition (table) before cut, GC_BATCH at a time: ctids are per
+ * partition, hence a partition at a time and never through metrics. With by_name (the cutoff
+ * early in a partition's range: few of its rows go), they are found name by name, through the
+ * index on (name, bucket): each distinct name found by one descent (a loose index scan), then
+ * its rows before cut by another. Rows stored by time are found as fast by the bucket's BRIN index, but
  * rows stored by series fill every block range with every bucket: the BRIN scan then read the
  * whole partition, 940 ms for one of 1.44 million rows, where the walk of its 10,000 names took
  * 110 ms. */
