@@ -323,12 +323,12 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 #define MIGRATE_DO \
 	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
 	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
-	"     AND to_regtype('m2pg_last') IS NOT NULL THEN" \
+	"     AND to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  PERFORM pg_advisory_xact_lock(7235188473);" \
 	"  SELECT relkind::text INTO kind FROM pg_class WHERE oid = to_regclass('metrics');" \
-	"  IF kind = 'p' AND to_regtype('m2pg_last') IS NOT NULL THEN" \
+	"  IF kind = 'p' AND to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  IF kind = 'r' THEN" \
@@ -411,6 +411,17 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   EXCEPTION WHEN OTHERS THEN" \
 	"    RAISE NOTICE 'no trigram index on metric_names: %', SQLERRM;" \
 	"   END;" \
+	"  END IF;" \
+	/* In byte order (collation "C"), an index lets the planner read an anchored regex's \
+	 * literal prefix as a range: ^scale\.s00 reads the names from scale.s00 to scale.s01. \
+	 * PostgreSQL 15 cannot do that with the primary key, which is in the database's collation \
+	 * (C.UTF-8 too): a read of 100 of 10,400 names matched the regex against every one, 3.9 ms \
+	 * a read in each database, where the range takes 0.1 ms. The regex still decides. */ \
+	"  IF to_regclass('metric_names_bytewise') IS NULL THEN" \
+	"   CREATE INDEX metric_names_bytewise ON metric_names (name COLLATE \"C\");" \
+	"   IF done = '' AND kind = 'p' THEN" \
+	"    done := 'added the index of metric_names in byte order';" \
+	"   END IF;" \
 	"  END IF;" \
 	/* An edit of the catalogue behind m2pg's back: before it, wait for the inserts in flight \
 	 * (they hold ROW EXCLUSIVE on metric_names), keep new ones out until it commits, and bump \

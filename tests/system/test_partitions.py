@@ -229,6 +229,48 @@ def test_migrate_brings_a_database_of_an_earlier_version_up_to_date(pg_factory):
                      % (name, hour)) == "7"
 
 
+def test_migrate_adds_the_byte_order_index_of_names_and_regexes_match_as_before(
+        fresh_pair, m2pg_factory):
+    """Databases migrated before the catalogue had its index in byte order get it from migrate
+    (an anchored regex's prefix becomes a range of it); what a regex matches does not change,
+    whatever comes after the prefix: other bytes, non-ASCII letters, alternatives."""
+    dbs = fresh_pair
+    rc, out, err = run_maint(["migrate"], dbs)
+    assert rc == 0, out + err
+    for db in dbs:
+        db.psql("DROP INDEX metric_names_bytewise")
+    rc, out, err = run_maint(["migrate"], dbs)
+    assert rc == 0, out + err
+    assert [e["did"] for e in events(out, "migrate")] == ["added the index of metric_names in byte order"] * 2, out
+    rc, out, err = run_maint(["migrate"], dbs)
+    assert [e["did"] for e in events(out, "migrate")] == ["nothing: already partitioned"] * 2, out
+    for db in dbs:
+        assert db.scalar("select pg_get_indexdef('metric_names_bytewise'::regclass)").endswith(
+            '(name COLLATE "C")')
+
+    svc = m2pg_factory(dbs)
+    p = "rx%s." % new_id()[:8]
+    names = [p + n for n in ("a", "ab", "b", "e", "\u00e9", "\u00ea", "e\u00e9", "\u00c9")] + [p[:-1] + "z"]
+    for n in names:
+        assert_created(svc.post(metric(n, bucket=OLD_BUCKET)))
+    q = re.escape(p)
+    cases = {
+        "^%sa" % q: [p + "a", p + "ab"],
+        "^%s\u00e9$" % q: [p + "\u00e9"],
+        "^%s[e\u00e9]$" % q: [p + "e", p + "\u00e9"],
+        "^%se" % q: [p + "e", p + "e\u00e9"],
+        "^%s[^a-z]$" % q: [p + n for n in ("\u00e9", "\u00ea", "\u00c9")],
+        "^%sab?$" % q: [p + "a", p + "ab"],
+        "^%s(a|b)$" % q: [p + "a", p + "b"],
+        "^%sa$|^%sz$" % (q, re.escape(p[:-1])): [p + "a", p[:-1] + "z"],
+        "^%s" % re.escape(p[:-1]): names,
+    }
+    for regex, want in cases.items():
+        series = assert_read_ok(svc.get_metrics(name=regex, resolution="minute",
+                                                **{"from": OLD_BUCKET, "to": OLD_BUCKET + 59}))
+        assert sorted(series) == sorted(want), (regex, sorted(series))
+
+
 def test_gc_drops_old_partitions_and_deletes_in_the_boundary_one_while_writes_go_on(
         fresh_pair, m2pg_factory):
     svc = m2pg_factory(fresh_pair, write_timeout_ms=2000)
