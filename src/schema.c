@@ -305,8 +305,9 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   END $f$;"
 
 /* Brings a database to m2pg's schema under an advisory lock, so that several processes can
- * start at once. The check that comes first is all a database already migrated costs (two
- * catalogue lookups), so every connection's setup runs it; the work is done once.
+ * start at once. The check that comes first is all a database already migrated costs (three
+ * catalogue lookups: SCHEMA_IS_CURRENT, the last objects each version added), so every
+ * connection's setup runs it; the work is done once.
  *
  * metrics is partitioned by range of bucket, with a default partition for what arrives outside
  * the partitions made ahead (m2pg_partitions_make, below). An unpartitioned table (m2pg's own
@@ -320,15 +321,16 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
  * The unique key is (id, bucket): a partitioned table's unique keys must hold the partition
  * key. Retries resend the same bucket, so a retried metric is still stored once. What it did
  * is left in the setting m2pg.migrated for `m2pg migrate` to report. */
+#define SCHEMA_IS_CURRENT "to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL"
 #define MIGRATE_DO \
 	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
 	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
-	"     AND to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL THEN" \
+	"     AND " SCHEMA_IS_CURRENT " THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  PERFORM pg_advisory_xact_lock(7235188473);" \
 	"  SELECT relkind::text INTO kind FROM pg_class WHERE oid = to_regclass('metrics');" \
-	"  IF kind = 'p' AND to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL THEN" \
+	"  IF kind = 'p' AND " SCHEMA_IS_CURRENT " THEN" \
 	"   RETURN;" \
 	"  END IF;" \
 	"  IF kind = 'r' THEN" \
