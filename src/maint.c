@@ -1473,10 +1473,10 @@ static void make_partitions(Maint *m, int i, const char *step)
  * partition, hence a partition at a time and never through metrics. With by_name (the cutoff
  * early in a partition's range: few of its rows go), they are found name by name, through the
  * index on (name, bucket): each distinct name found by one descent (a loose index scan), then
- * its rows before cut by another. Rows stored by time are found as fast by the bucket's BRIN index, but
- * rows stored by series fill every block range with every bucket: the BRIN scan then read the
- * whole partition, 940 ms for one of 1.44 million rows, where the walk of its 10,000 names took
- * 110 ms. */
+ * its rows before cut by another. Rows stored by time are found as fast by the bucket's BRIN
+ * index, but rows stored by series fill every block range with every bucket: the BRIN scan then
+ * read the whole partition, 940 ms for one of 1.44 million rows, where the walk of its 10,000
+ * names took 110 ms. */
 static uint64_t gc_delete(Maint *m, int i, const char *table, const char *cut, bool by_name)
 {
 	char batch[16];
