@@ -59,27 +59,22 @@ void pgarr_add_timestamptz(Buf *b, int64_t unix_us)
 }
 
 
-bool pgarr_record(const char *p, size_t len, int n, const char **vals, int32_t *lens)
+bool pgarr_flagged(const char *p, size_t len, int n, const uint8_t *widths, const char **vals, int32_t *lens)
 {
-	uint32_t v;
-	if (len < 4)
-		return false;
-	memcpy(&v, p, 4);
-	if ((int32_t)be32toh(v) != n)
-		return false;
-	size_t at = 4;
+	size_t at = 0;
 	for (int k = 0; k < n; k++) {
-		if (len - at < 8)
+		if (at == len || (uint8_t)p[at] > 1)
 			return false;
-		memcpy(&v, p + at + 4, 4); /* after the column's type oid */
-		int32_t cl = (int32_t)be32toh(v);
-		at += 8;
-		if (cl < -1 || (cl > 0 && (size_t)cl > len - at))
+		if (!p[at++]) {
+			vals[k] = p + at;
+			lens[k] = -1;
+			continue;
+		}
+		if (len - at < widths[k])
 			return false;
 		vals[k] = p + at;
-		lens[k] = cl;
-		if (cl > 0)
-			at += (size_t)cl;
+		lens[k] = widths[k];
+		at += widths[k];
 	}
 	return at == len;
 }

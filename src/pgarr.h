@@ -24,10 +24,10 @@ void pgarr_end(Buf *b, uint32_t n, bool has_null);
 void pgarr_add_text(Buf *b, const char *s, size_t len);
 void pgarr_add_timestamptz(Buf *b, int64_t unix_us);
 
-/* A record (composite) value in binary: its column count, then each column's type oid, length
- * (-1: NULL) and bytes. Points vals[k] at column k's bytes and sets lens[k] (-1: NULL); false
- * when p is not a well-formed record of exactly n columns. */
-bool pgarr_record(const char *p, size_t len, int n, const char **vals, int32_t *lens);
+/* n values one after the other, each a byte 0 (NULL) or 1 followed by widths[k] bytes (as m2pg's
+ * SQL builds them from send functions). Points vals[k] at value k's bytes and sets lens[k] (-1:
+ * NULL); false when p is not exactly n such values. */
+bool pgarr_flagged(const char *p, size_t len, int n, const uint8_t *widths, const char **vals, int32_t *lens);
 
 /* Inline: a read decodes several of these per row of each database. */
 static inline uint64_t pgarr_get64(const char *p)

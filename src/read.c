@@ -74,13 +74,16 @@ typedef struct RowStream {
 } RowStream;
 
 /* A part's values, in this order: the columns of a row of sums after its name, source and
- * group. A part (SCHEMA_AGG_PARTS_SQL) sends its row count and digest as one field of three
- * int8, the rest as one record, with which row its last is, or none outside its database's
- * slice. */
+ * group. A part (SCHEMA_AGG_PARTS_SQL) sends them as one field, its rollup's vals: the row
+ * count and digest as three int8, then, in its database's slice, a format byte and the rest,
+ * with which row its last is (see ROLLUP_VALS_OF). */
 enum { V_N, V_D0, V_D1, V_COUNT_N, V_COUNT_SUM, V_MEAN, V_MEDIAN = V_MEAN + 6, V_MIN = V_MEDIAN + 6, V_MAX, V_P95,
        V_P99, V_LAST, V_LAST_BUCKET, V_LAST_ID, PART_VALUES };
 enum { AGG_NAME, AGG_SOURCE, AGG_G, AGG_VALUES, AGG_COLUMNS = AGG_VALUES + V_LAST + 1,
-       AGG_PART_DIGEST = AGG_VALUES, AGG_PART_RECORD, AGG_PART_COLUMNS };
+       AGG_PART_VALS = AGG_VALUES, AGG_PART_COLUMNS };
+/* A part's vals: the digest (24 bytes), then the format byte and the values. */
+#define PART_DIGEST_LEN 24
+#define PART_VALS_FORMAT 1
 
 /* Where a database's part of the values starts and ends, as parameters. */
 typedef struct Slice {
@@ -710,11 +713,11 @@ typedef struct PartVals {
  * digest. */
 static bool part_has_vals(const PGresult *res, int r)
 {
-	return PQnfields(res) != AGG_PART_COLUMNS || !PQgetisnull(res, r, AGG_PART_RECORD);
+	return PQnfields(res) != AGG_PART_COLUMNS || PQgetlength(res, r, AGG_PART_VALS) > PART_DIGEST_LEN + 1;
 }
 
 /* A part's row count and digests (V_N to V_D1); false when they are not there. A 25th byte
- * of 1 makes the part a day's digest (see PartRef.span). */
+ * of 1 and nothing after makes the part a day's digest (see PartRef.span). */
 static bool part_digest(const PGresult *res, int r, PartVals *pv)
 {
 	if (PQnfields(res) != AGG_PART_COLUMNS) {
@@ -724,9 +727,9 @@ static bool part_digest(const PGresult *res, int r, PartVals *pv)
 		}
 		return true;
 	}
-	int len = PQgetlength(res, r, AGG_PART_DIGEST);
-	const char *d = PQgetvalue(res, r, AGG_PART_DIGEST);
-	if (len != 24 && !(len == 25 && d[24] == 1))
+	int len = PQgetlength(res, r, AGG_PART_VALS);
+	const char *d = PQgetvalue(res, r, AGG_PART_VALS);
+	if (len < PART_DIGEST_LEN || (len == PART_DIGEST_LEN + 1 && d[PART_DIGEST_LEN] != 1))
 		return false;
 	for (int k = V_N; k <= V_D1; k++) {
 		pv->v[k] = d + 8 * k;
@@ -735,9 +738,12 @@ static bool part_digest(const PGresult *res, int r, PartVals *pv)
 	return true;
 }
 
-/* A part's values; false when its digest or record is not one of them. */
+/* A part's values; false when they are not there or not in the format this m2pg reads. */
 static bool part_vals(const PGresult *res, int r, PartVals *pv)
 {
+	/* The values after V_D1: each 8 bytes but the last's id. */
+	static const uint8_t widths[PART_VALUES - V_COUNT_N] = {
+		8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 16};
 	if (!part_digest(res, r, pv))
 		return false;
 	if (PQnfields(res) != AGG_PART_COLUMNS) {
@@ -748,8 +754,12 @@ static bool part_vals(const PGresult *res, int r, PartVals *pv)
 		pv->len[V_LAST_BUCKET] = pv->len[V_LAST_ID] = -1;
 		return true;
 	}
-	return pgarr_record(PQgetvalue(res, r, AGG_PART_RECORD), (size_t)PQgetlength(res, r, AGG_PART_RECORD),
-			    PART_VALUES - V_COUNT_N, pv->v + V_COUNT_N, pv->len + V_COUNT_N);
+	size_t len = (size_t)PQgetlength(res, r, AGG_PART_VALS);
+	const char *d = PQgetvalue(res, r, AGG_PART_VALS);
+	if (len <= PART_DIGEST_LEN + 1 || d[PART_DIGEST_LEN] != PART_VALS_FORMAT)
+		return false;
+	return pgarr_flagged(d + PART_DIGEST_LEN + 1, len - PART_DIGEST_LEN - 1, PART_VALUES - V_COUNT_N, widths,
+			     pv->v + V_COUNT_N, pv->len + V_COUNT_N);
 }
 
 static int64_t pv_i64(const PartVals *pv, int k)
@@ -855,7 +865,8 @@ static PartRef *sort_parts(ReadReq *rr, size_t *count)
 			PartVals pv;
 			if ((!vals && rr->whole) || !part_digest(res, r, &pv))
 				continue; /* as if it were not there: its group reads rows */
-			bool span = PQnfields(res) == AGG_PART_COLUMNS && PQgetlength(res, r, AGG_PART_DIGEST) == 25;
+			bool span = PQnfields(res) == AGG_PART_COLUMNS &&
+				    PQgetlength(res, r, AGG_PART_VALS) == PART_DIGEST_LEN + 1;
 			if (span && (vals || rr->res != TM_HOUR))
 				continue;
 			bool has_source = !PQgetisnull(res, r, AGG_SOURCE);

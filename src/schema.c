@@ -83,7 +83,8 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
  * rollup_state.kept_from: before it (rows older than RETENTION when rollups started, rollups
  * older than ROLLUP_RETENTION) there are no rollups, and reads use rows. An hour starting
  * before RETENTION's cutoff is never computed again: its rows are no longer all there. */
-#define ROLLUP_COLUMNS "name, source, bucket, n, h1, h2, count_n, count_sum, " \
+#define ROLLUP_COLUMNS "name, source, bucket, " ROLLUP_PART_COLUMNS
+#define ROLLUP_PART_COLUMNS "n, h1, h2, count_n, count_sum, " \
 	"mean_n, mean_min, mean_wsum, mean_wcount, mean_nc, mean_sum, " \
 	"median_n, median_min, median_wsum, median_wcount, median_nc, median_sum, " \
 	"min, max, perc95, perc99, last, last_bucket, last_id"
@@ -96,6 +97,22 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"    perc95 float8, perc99 float8, last float8, last_bucket timestamptz, last_id uuid);" \
 	"   CREATE UNIQUE INDEX " t "_key ON " t " (name, bucket, source) NULLS NOT DISTINCT;" \
 	"   CREATE INDEX " t "_bucket ON " t " (bucket);"
+/* A rollup row's parts as one value, for reads to send (column vals of both tables, generated
+ * from the others; a read makes the same of the rows it sums itself): the row count and the two
+ * digests as int8, a format byte (1), then ROLLUP_VALUES_OF's 21 columns in order, each a byte
+ * 0 for NULL or 1 and its binary value (8 bytes, the id 16). Sent as a record, a part was 21
+ * fields, each with its type and length and a send function call: a database spent more time
+ * sending 17,500 parts that way than finding them (bench-scale, read (a)). Prefix p: "r." or "". */
+#define ROLLUP_VALS_OF(p) \
+	"int8send(" p "n) || int8send(" p "h1) || int8send(" p "h2) || '\\x01'::bytea || " \
+	VALS_I8(p "count_n") VALS_F8(p "count_sum") VALS_STAT(p "mean") VALS_STAT(p "median") \
+	VALS_F8(p "min") VALS_F8(p "max") VALS_F8(p "perc95") VALS_F8(p "perc99") VALS_F8(p "last") \
+	VALS_ONE("timestamptz_send", p "last_bucket") "coalesce('\\x01'::bytea || uuid_send(" p "last_id), '\\x00'::bytea)"
+#define VALS_ONE(send, col) "coalesce('\\x01'::bytea || " send "(" col "), '\\x00'::bytea) || "
+#define VALS_I8(col) VALS_ONE("int8send", col)
+#define VALS_F8(col) VALS_ONE("float8send", col)
+#define VALS_STAT(s) VALS_I8(s "_n") VALS_F8(s "_min") VALS_F8(s "_wsum") VALS_F8(s "_wcount") \
+	VALS_I8(s "_nc") VALS_F8(s "_sum")
 /* A statistic's parts from rows m: how many have it, the smallest (the value when there is one),
  * the count-weighted sum and its weight, how many have it without a count, the plain sum. */
 #define RAW_STAT_PARTS(s) \
@@ -131,6 +148,15 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   INSERT INTO rollup_state VALUES ('-infinity', '-infinity');" \
 	"   CREATE TABLE rollup_dirty (bucket timestamptz PRIMARY KEY, claimed boolean NOT NULL DEFAULT false);" \
 	ROLLUP_TABLE("metrics_hour") ROLLUP_TABLE("metrics_day") \
+	"  END IF;" \
+	/* Stored, so rollups made before it are rewritten once, here. */ \
+	"  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'metrics_day'::regclass AND attname = 'vals') THEN" \
+	"   ALTER TABLE metrics_hour ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
+	"   ALTER TABLE metrics_day ADD COLUMN vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
+	"   IF done = '' AND kind = 'p' AND EXISTS (SELECT 1 FROM metrics_hour) THEN" \
+	"    done := format('packed the values of the rollups in one column for reads (%s hour and %s day rollups rewritten)'," \
+	"     (SELECT count(*) FROM metrics_hour), (SELECT count(*) FROM metrics_day));" \
+	"   END IF;" \
 	"  END IF;" \
 	"  IF to_regtype('m2pg_last') IS NULL THEN" \
 	"   CREATE TYPE m2pg_last AS (bucket timestamptz, id uuid, value float8);" \
@@ -305,7 +331,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   END $f$;"
 
 /* Brings a database to m2pg's schema under an advisory lock, so that several processes can
- * start at once. The check that comes first is all a database already migrated costs (three
+ * start at once. The check that comes first is all a database already migrated costs (four
  * catalogue lookups: SCHEMA_IS_CURRENT, the last objects each version added), so every
  * connection's setup runs it; the work is done once.
  *
@@ -321,7 +347,8 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
  * The unique key is (id, bucket): a partitioned table's unique keys must hold the partition
  * key. Retries resend the same bucket, so a retried metric is still stored once. What it did
  * is left in the setting m2pg.migrated for `m2pg migrate` to report. */
-#define SCHEMA_IS_CURRENT "to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL"
+#define SCHEMA_IS_CURRENT "to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL " \
+	"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('metrics_day') AND attname = 'vals')"
 #define MIGRATE_DO \
 	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
 	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
@@ -706,11 +733,9 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
  * whichever answers, so the databases are compared as before. AGG_PARTS are those parts, one
  * row per rollup row or group of rows, each with its source and group of the resolution. */
 /* The sums' parts: per range of the plan, a join. */
-#define AGG_PART(table, kind) AGG_PART_WITH(table, kind, "")
-/* cols: more columns of each part, after its bucket. */
-#define AGG_PART_WITH(table, kind, cols) \
-	"SELECT r.name, r.source, r.bucket, " cols ROLLUP_PARTS_OF("r") " FROM p JOIN " table " r " \
-	"ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
+#define AGG_PART(table, kind) "SELECT r.name, r.source, r.bucket, " ROLLUP_PARTS_OF("r") " FROM p " ROLLUP_JOIN(table, kind)
+#define ROLLUP_JOIN(table, kind) \
+	"JOIN " table " r ON r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a AND r.bucket < p.b " \
 	"WHERE p.kind = '" kind "'" SOURCE_MATCH_OF("r", "$6")
 #define ROLLUP_PARTS_OF(r) r ".n, " r ".h1, " r ".h2, " ROLLUP_VALUES_OF(r)
 #define ROLLUP_VALUES_OF(r) r ".count_n, " r ".count_sum, " \
@@ -731,18 +756,18 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
  * joins to a plan of three calls (estimated 1,000 rows each), the rows of every hour of the
  * names were read and filtered after. Days are few and found by name. The sums keep the joins:
  * with these columns and subqueries the planner hashed their groups, and took twice as long. */
-#define SLICE_COLS "p.kind AS k, p.v, "
-#define SLICE_PART_LATERAL(table, kind) \
-	"SELECT r.name, r.source, r.bucket, " SLICE_COLS ROLLUP_PARTS_OF("r") " FROM p CROSS JOIN LATERAL " \
-	"(SELECT * FROM " table " r WHERE r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a " \
-	"AND r.bucket < p.b" SOURCE_MATCH_OF("r", "$6") " OFFSET 0) r WHERE p.kind = '" kind "'"
+#define SLICE_COLS "SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, r.vals FROM p "
 #define SLICE_PARTS_OF(plan) \
 	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \
 	"p AS MATERIALIZED (" plan "), " \
-	"u AS (" AGG_PART_WITH("metrics_day", "d", SLICE_COLS) " UNION ALL " SLICE_PART_LATERAL("metrics_hour", "h") " UNION ALL " \
-	"SELECT m.name, m.source, " TRUNC_TO("$5", "m.bucket") ", p.kind, p.v, " RAW_PARTS " FROM p CROSS JOIN LATERAL " \
+	"u AS (" SLICE_COLS ROLLUP_JOIN("metrics_day", "d") " UNION ALL " SLICE_COLS "CROSS JOIN LATERAL " \
+	"(SELECT * FROM metrics_hour r WHERE r.name = ANY ((SELECT a FROM nm)::text[]) AND r.bucket >= p.a " \
+	"AND r.bucket < p.b" SOURCE_MATCH_OF("r", "$6") " OFFSET 0) r WHERE p.kind = 'h' UNION ALL " \
+	"SELECT x.name, x.source, x.bucket, x.k, x.v, " ROLLUP_VALS_OF("x.") " FROM (SELECT m.name, m.source, " \
+	TRUNC_TO("$5", "m.bucket") ", p.kind, p.v, " RAW_PARTS " FROM p CROSS JOIN LATERAL " \
 	"(SELECT * FROM metrics m WHERE m.name = ANY ((SELECT a FROM nm)::text[]) AND m.bucket >= p.a " \
-	"AND m.bucket < p.b" SOURCE_MATCH("$6") " OFFSET 0) m WHERE p.kind = 'r' GROUP BY 1, 2, 3, 4, 5) "
+	"AND m.bucket < p.b" SOURCE_MATCH("$6") " OFFSET 0) m WHERE p.kind = 'r' GROUP BY 1, 2, 3, 4, 5) " \
+	"x (name, source, bucket, k, v, " ROLLUP_PART_COLUMNS ")) "
 #define AGG_SQL(source, group, order) AGG_PARTS \
 	"SELECT r.name COLLATE \"C\", " source ", " TRUNC_TO("$5", "r.bucket") " AS g, " SUM_PARTS_TO_LAST \
 	" FROM u r GROUP BY " group " ORDER BY " order " LIMIT $4"
@@ -765,9 +790,8 @@ const char SCHEMA_AGG_PARTS_SQL[] = SLICE_PARTS_OF(
 	"least($3::timestamptz, $8::timestamptz - interval '1 microsecond'), $5 <> 'hour') UNION ALL "
 	"SELECT *, false FROM m2pg_rollup_plan($2, least($3::timestamptz, $7::timestamptz - interval '1 microsecond'), true) "
 	"UNION ALL SELECT *, false FROM m2pg_rollup_plan(greatest($2::timestamptz, $8::timestamptz), $3, true)")
-	"SELECT r.name, r.source, " TRUNC_TO("$5", "r.bucket") ", int8send(r.n) || int8send(r.h1) || int8send(r.h2) || "
-	"CASE WHEN r.k = 'd' AND $5 = 'hour' THEN '\\x01'::bytea ELSE '\\x'::bytea END, "
-	"CASE WHEN r.v THEN ROW(" ROLLUP_VALUES_OF("r") ") END FROM u r LIMIT $4";
+	"SELECT r.name, r.source, " TRUNC_TO("$5", "r.bucket") ", CASE WHEN r.v THEN r.vals ELSE substr(r.vals, 1, 24) || "
+	"CASE WHEN r.k = 'd' AND $5 = 'hour' THEN '\\x01'::bytea ELSE '\\x'::bytea END END FROM u r LIMIT $4";
 
 /* Rows of the groups that differ: $1 names, $2 and $3 inclusive bounds, as binary arrays; $5
  * the source regex, or by source the groups' sources (binary, NULL: unassigned). */

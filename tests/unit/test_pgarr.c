@@ -1,5 +1,6 @@
-/* Unit tests of pgarr's reader of binary records: a read takes each part's values from one, so
- * a record that is short, long or lies about a length must be refused, never read past. */
+/* Unit tests of pgarr's reader of flagged values: a read takes each rollup part's values from
+ * them, so values that are short, long or carry a flag that is neither 0 nor 1 must be
+ * refused, never read past. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,14 +11,12 @@
 
 #include "pgarr.h"
 
-/* A record of n columns, each given as a length (-1: NULL) and that many bytes of fill. */
-static size_t make_record(char *out, int n, const int32_t *lens, char fill)
+/* n values, each given as NULL (-1) or a width (widths[k]) of fill bytes. */
+static size_t make_flagged(char *out, int n, const int32_t *lens, char fill)
 {
 	Buf b = {0};
-	pgarr_put32(&b, (uint32_t)n);
 	for (int k = 0; k < n; k++) {
-		pgarr_put32(&b, 701); /* the type's oid: not checked */
-		pgarr_put32(&b, (uint32_t)lens[k]);
+		buf_addc(&b, lens[k] < 0 ? 0 : 1);
 		for (int32_t i = 0; i < lens[k]; i++)
 			buf_addc(&b, (char)(fill + k));
 	}
@@ -27,52 +26,54 @@ static size_t make_record(char *out, int n, const int32_t *lens, char fill)
 	return len;
 }
 
-static void test_record_columns_and_nulls(void **state)
+static void test_flagged_values_and_nulls(void **state)
 {
 	(void)state;
-	char rec[256];
-	int32_t want[4] = {8, -1, 16, 0};
-	size_t len = make_record(rec, 4, want, 'a');
+	char in[256];
+	static const uint8_t widths[4] = {8, 8, 16, 8};
+	int32_t want[4] = {8, -1, 16, -1};
+	size_t len = make_flagged(in, 4, want, 'a');
 	const char *vals[4];
 	int32_t lens[4];
-	assert_true(pgarr_record(rec, len, 4, vals, lens));
+	assert_true(pgarr_flagged(in, len, 4, widths, vals, lens));
 	assert_int_equal(lens[0], 8);
 	assert_int_equal(lens[1], -1);
 	assert_int_equal(lens[2], 16);
-	assert_int_equal(lens[3], 0);
+	assert_int_equal(lens[3], -1);
 	assert_memory_equal(vals[0], "aaaaaaaa", 8);
 	assert_memory_equal(vals[2], "cccccccccccccccc", 16);
-	assert_ptr_equal(vals[2] + 16, rec + len - 8); /* the last column's header follows */
+	assert_ptr_equal(vals[2] + 16, in + len - 1); /* the last value's flag follows */
 }
 
-static void test_record_refused_when_malformed(void **state)
+static void test_flagged_refused_when_malformed(void **state)
 {
 	(void)state;
-	char rec[256];
+	char in[256];
+	static const uint8_t widths[3] = {8, 8, 8};
 	int32_t want[3] = {8, 8, 8};
-	size_t len = make_record(rec, 3, want, 'a');
-	const char *vals[3];
-	int32_t lens[3];
-	assert_false(pgarr_record(rec, len, 2, vals, lens)); /* another column count */
-	assert_false(pgarr_record(rec, len, 4, vals, lens));
+	size_t len = make_flagged(in, 3, want, 'a');
+	const char *vals[4];
+	int32_t lens[4];
+	assert_false(pgarr_flagged(in, len, 2, widths, vals, lens)); /* fewer values than sent */
+	static const uint8_t widths4[4] = {8, 8, 8, 8};
+	assert_false(pgarr_flagged(in, len, 4, widths4, vals, lens)); /* more */
 	for (size_t cut = 0; cut < len; cut++) /* every truncation */
-		assert_false(pgarr_record(rec, cut, 3, vals, lens));
-	assert_false(pgarr_record(rec, len + 1, 3, vals, lens)); /* a byte after the last column */
+		assert_false(pgarr_flagged(in, cut, 3, widths, vals, lens));
+	assert_false(pgarr_flagged(in, len + 1, 3, widths, vals, lens)); /* a byte after the last value */
 	char bad[256];
-	memcpy(bad, rec, len);
-	pgarr_patch32(&(Buf){.p = bad, .len = len, .cap = len}, 8, 0x7fffffff); /* a length past the end */
-	assert_false(pgarr_record(bad, len, 3, vals, lens));
-	memcpy(bad, rec, len);
-	pgarr_patch32(&(Buf){.p = bad, .len = len, .cap = len}, 8, (uint32_t)-2); /* below -1 */
-	assert_false(pgarr_record(bad, len, 3, vals, lens));
-	assert_true(pgarr_record(rec, len, 3, vals, lens));
+	memcpy(bad, in, len);
+	bad[9] = 2; /* the second value's flag: neither NULL nor a value */
+	assert_false(pgarr_flagged(bad, len, 3, widths, vals, lens));
+	bad[9] = 0; /* NULL: its 8 bytes are then a value too many */
+	assert_false(pgarr_flagged(bad, len, 3, widths, vals, lens));
+	assert_true(pgarr_flagged(in, len, 3, widths, vals, lens));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_columns_and_nulls),
-		cmocka_unit_test(test_record_refused_when_malformed),
+		cmocka_unit_test(test_flagged_values_and_nulls),
+		cmocka_unit_test(test_flagged_refused_when_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
