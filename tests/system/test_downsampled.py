@@ -917,3 +917,42 @@ def test_rollups_that_differ_past_retention_are_answered_by_the_fuller_database(
     got = assert_read_ok(svc.get_metrics(**window("^" + re.escape(name) + "$", frm, to, "hour")), "2/2")
     want = expected_counts(rows + missed, "hour", frm, to)
     assert len(missed) >= 4 and counts(got, name) == want, (counts(got, name), want)
+
+
+def test_migrate_packs_the_values_of_rollups_made_before_and_reads_stay_the_same(fresh_pair, m2pg_factory):
+    """Rollups made before their values were packed in one column (vals) get it from migrate,
+    computed for every row they hold, and reads at an hour and a day, which send that column,
+    answer as the rows do: NULL statistics, rows without a count, several sources."""
+    dbs = fresh_pair
+    agg, ref = readers(m2pg_factory, dbs)
+    now = int(time.time())
+    name = unique_name("packed") + ".x"
+    rows = make_rows(random.Random(17), name, [None, "web.1", "web.2"], now - 3 * DAY, now - 60, 300,
+                     sparse=True, no_count=0.2, zero_count=0.1)
+    for db in dbs:
+        sql_insert(db, rows)
+    gc_once(dbs)
+    # The rollups as the version before packed values left them.
+    for db in dbs:
+        db.psql("alter table metrics_hour drop column vals; alter table metrics_day drop column vals")
+    held = [(int(db.scalar("select count(*) from metrics_hour")), int(db.scalar("select count(*) from metrics_day")))
+            for db in dbs]
+    assert all(h > 0 and d > 0 for h, d in held), held
+    rc, out, err = maint(["migrate"], dbs)
+    assert rc == 0, out + err
+    assert [e["did"] for e in logfmt_events(out, "migrate")] == [
+        "packed the values of the rollups in one column for reads (%d hour and %d day rollups rewritten)" % hd
+        for hd in held], out
+    rc, out, err = maint(["migrate"], dbs)
+    assert [e["did"] for e in logfmt_events(out, "migrate")] == ["nothing: already partitioned"] * 2, out
+    for db in dbs:
+        for table in ("metrics_hour", "metrics_day"):
+            assert db.scalar("select count(*) from %s where vals is null" % table) == "0", (db.name, table)
+
+    regex = "^" + re.escape(name) + "$"
+    frm, to = day_of(now) - 2 * DAY, hour_of(now) - 1
+    cases = [window(regex, frm, to, "hour"), window(regex, frm, to, "day"),
+             window(regex, frm + 1800, to, "hour", r"web\.2"), window(regex, frm, to, "week")]
+    answers = assert_same_reads(agg, ref, cases)
+    assert counts(answers[0], name) == expected_counts(rows, "hour", frm, to)
+    assert counts(answers[2], name) == expected_counts(rows, "hour", frm + 1800, to, r"web\.2")
