@@ -780,13 +780,14 @@ const char SCHEMA_AGG_BY_SOURCE_SQL[] = AGG_SQL("r.source COLLATE \"C\"", "1, 2,
  * group is mostly one part, this skips the server's sort (names by byte) and aggregate, which
  * at 100 names x 14 days of hours took 95 of the statement's 155 ms. m2pg gives each database
  * a slice of the range, [$7, $8): there it sends its parts at the read's resolution with their
- * values, as one record; outside only each part's row count and id digest, from the day
- * rollups where whole days are served (at an hour, a 25th byte of 1 marks such a day), so that
- * every database sends what the comparison needs and a share of the values. The count and
- * digests are one field of 24 bytes: sending is what a part costs, per field more than per
- * byte (100 names x 14 days of hours took a database 110 ms as 27 columns, 76 ms with the
- * values as a record, 51 ms with half of them, 45 ms with the digests one field, 40 ms with
- * days outside its slice). */
+ * values, its rollup row's vals; outside only their first 24 bytes, each part's row count and
+ * id digest, from the day rollups where whole days are served (at an hour, a 25th byte of 1
+ * marks such a day), so that every database sends what the comparison needs and a share of the
+ * values. Sending is what a part costs, per field more than per byte: 100 names x 14 days of
+ * hours took a database 110 ms as 27 columns, 76 ms with the values as a record, 51 ms with
+ * half of them, 45 ms with the digests one field, 40 ms with days outside its slice; on
+ * bench-scale's 20 million rows, 56 to 64 ms with the values as a record and 40 to 43 ms as
+ * vals (4.5 MB where it was 7.1). */
 const char SCHEMA_AGG_PARTS_SQL[] = SLICE_PARTS_OF(
 	"SELECT *, true AS v FROM m2pg_rollup_plan(greatest($2::timestamptz, $7::timestamptz), "
 	"least($3::timestamptz, $8::timestamptz - interval '1 microsecond'), $5 <> 'hour') UNION ALL "
