@@ -1028,7 +1028,7 @@ static void merge_aggregates(ReadReq *rr)
 				}
 				continue;
 			}
-			/* A record that is not the values: the group's rows answer. */
+			/* Values that are not in the format this m2pg reads: the group's rows answer. */
 		}
 		const PGresult *fr = rr->agg[first->db];
 		int64_t lo = g > rr->from_us ? g : rr->from_us;
