@@ -470,7 +470,10 @@ def test_a_read_with_more_rollup_parts_than_read_max_rows_but_fewer_groups_is_an
     params = window("^" + re.escape(a) + "$", frm, to, "day")
     got = assert_read_ok(limited.get_metrics(**params), "2/2")
     want = assert_read_ok(w.ref.get_metrics(**params), "2/2")
-    assert len(want[a]["count"]) == 4, want[a]["count"]
+    # Four days, or three when the world was made just before a UTC midnight: its rows then
+    # start after the first day of the range.
+    days = {day_of(r["bucket"]) for r in w.rows if r["name"] == a and frm <= r["bucket"] <= to}
+    assert len(days) >= 3 and len(want[a]["count"]) == len(days), want[a]["count"]
     assert diff_series(got, want) == []
     r = limited.get_metrics(**window("^" + re.escape(a) + "$", frm, to, "hour"))
     assert r.status == 422, (r.status, r.body)
