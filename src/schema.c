@@ -152,7 +152,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	/* Stored, so rollups made before it are rewritten once, here. */ \
 	"  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'metrics_day'::regclass AND attname = 'vals') THEN" \
 	"   ALTER TABLE metrics_hour ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
-	"   ALTER TABLE metrics_day ADD COLUMN vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
+	"   ALTER TABLE metrics_day ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
 	"   IF done = '' AND kind = 'p' AND EXISTS (SELECT 1 FROM metrics_hour) THEN" \
 	"    done := format('packed the values of the rollups in one column for reads (%s hour and %s day rollups rewritten)'," \
 	"     (SELECT count(*) FROM metrics_hour), (SELECT count(*) FROM metrics_day));" \
