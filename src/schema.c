@@ -108,6 +108,9 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	VALS_I8(p "count_n") VALS_F8(p "count_sum") VALS_STAT(p "mean") VALS_STAT(p "median") \
 	VALS_F8(p "min") VALS_F8(p "max") VALS_F8(p "perc95") VALS_F8(p "perc99") VALS_F8(p "last") \
 	VALS_ONE("timestamptz_send", p "last_bucket") "coalesce('\\x01'::bytea || uuid_send(" p "last_id), '\\x00'::bytea)"
+/* Both rollup tables have vals. */
+#define ROLLUP_VALS_PRESENT "(SELECT count(*) FROM pg_attribute WHERE attname = 'vals' " \
+	"AND attrelid IN (to_regclass('metrics_hour'), to_regclass('metrics_day'))) = 2"
 #define VALS_ONE(send, col) "coalesce('\\x01'::bytea || " send "(" col "), '\\x00'::bytea) || "
 #define VALS_I8(col) VALS_ONE("int8send", col)
 #define VALS_F8(col) VALS_ONE("float8send", col)
@@ -149,13 +152,18 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   CREATE TABLE rollup_dirty (bucket timestamptz PRIMARY KEY, claimed boolean NOT NULL DEFAULT false);" \
 	ROLLUP_TABLE("metrics_hour") ROLLUP_TABLE("metrics_day") \
 	"  END IF;" \
-	/* Stored, so rollups made before it are rewritten once, here. */ \
-	"  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'metrics_day'::regclass AND attname = 'vals') THEN" \
+	/* Stored, so rollups made before it are rewritten once, here. The tables are locked first \
+	 * in the order reads take them (day, then hour), after the rollups' computing (which takes \
+	 * hour, then day, under its advisory lock): neither waits on the migration holding what it \
+	 * needs next. */ \
+	"  IF NOT " ROLLUP_VALS_PRESENT " THEN" \
+	"   PERFORM pg_advisory_xact_lock(7235188474);" \
+	"   LOCK TABLE metrics_day, metrics_hour IN ACCESS EXCLUSIVE MODE;" \
 	"   ALTER TABLE metrics_hour ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
 	"   ALTER TABLE metrics_day ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
-	"   IF done = '' AND kind = 'p' AND EXISTS (SELECT 1 FROM metrics_hour) THEN" \
-	"    done := format('packed the values of the rollups in one column for reads (%s hour and %s day rollups rewritten)'," \
-	"     (SELECT count(*) FROM metrics_hour), (SELECT count(*) FROM metrics_day));" \
+	"   IF kind = 'p' AND EXISTS (SELECT 1 FROM metrics_hour) THEN" \
+	"    done := concat_ws('; ', nullif(done, ''), format('packed the values of the rollups in one column for reads" \
+	" (%s hour and %s day rollups rewritten)', (SELECT count(*) FROM metrics_hour), (SELECT count(*) FROM metrics_day)));" \
 	"   END IF;" \
 	"  END IF;" \
 	"  IF to_regtype('m2pg_last') IS NULL THEN" \
@@ -333,7 +341,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   END $f$;"
 
 /* Brings a database to m2pg's schema under an advisory lock, so that several processes can
- * start at once. The check that comes first is all a database already migrated costs (four
+ * start at once. The check that comes first is all a database already migrated costs (a few
  * catalogue lookups: SCHEMA_IS_CURRENT, the last objects each version added), so every
  * connection's setup runs it; the work is done once.
  *
@@ -350,7 +358,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
  * key. Retries resend the same bucket, so a retried metric is still stored once. What it did
  * is left in the setting m2pg.migrated for `m2pg migrate` to report. */
 #define SCHEMA_IS_CURRENT "to_regtype('m2pg_last') IS NOT NULL AND to_regclass('metric_names_bytewise') IS NOT NULL " \
-	"AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('metrics_day') AND attname = 'vals')"
+	"AND " ROLLUP_VALS_PRESENT
 #define MIGRATE_DO \
 	"DO $m2pg$ DECLARE col text; t text; kind text; upper timestamptz; est bigint; done text := ''; BEGIN" \
 	"  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('metrics')) = 'p'" \
@@ -755,9 +763,10 @@ const char SCHEMA_ROWS_BY_SOURCE_SQL[] = ROWS_SQL("m.source COLLATE \"C\" NULLS 
 /* The parts sent one by one: the same, for a plan (plan) of ranges whose parts' values are
  * wanted or not (v), each part with its range's kind (k). Hours and rows are lateral
  * subqueries (OFFSET 0 keeps them so), with the range's bounds in their index scans: as
- * joins to a plan of three calls (estimated 1,000 rows each), the rows of every hour of the
- * names were read and filtered after. Days are few and found by name. The sums keep the joins:
- * with these columns and subqueries the planner hashed their groups, and took twice as long. */
+ * joins to a plan of three calls (then estimated at 1,000 rows each), the rows of every hour
+ * of the names were read and filtered after. Days are few and found by name. The sums keep the
+ * joins: with these columns and subqueries the planner hashed their groups, and took twice as
+ * long. */
 #define SLICE_COLS "SELECT r.name, r.source, r.bucket, p.kind AS k, p.v, r.vals FROM p "
 #define SLICE_PARTS_OF(plan) \
 	"WITH nm AS MATERIALIZED (SELECT ARRAY(SELECT name FROM metric_names WHERE name ~ $1) AS a), " \

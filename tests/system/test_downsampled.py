@@ -925,7 +925,8 @@ def test_rollups_that_differ_past_retention_are_answered_by_the_fuller_database(
 def test_migrate_packs_the_values_of_rollups_made_before_and_reads_stay_the_same(fresh_pair, m2pg_factory):
     """Rollups made before their values were packed in one column (vals) get it from migrate,
     computed for every row they hold, and reads at an hour and a day, which send that column,
-    answer as the rows do: NULL statistics, rows without a count, several sources."""
+    answer as the rows do: NULL statistics, rows without a count, several sources; and once
+    RETENTION has taken the rows, from the packed values alone."""
     dbs = fresh_pair
     agg, ref = readers(m2pg_factory, dbs)
     now = int(time.time())
@@ -935,17 +936,20 @@ def test_migrate_packs_the_values_of_rollups_made_before_and_reads_stay_the_same
     for db in dbs:
         sql_insert(db, rows)
     gc_once(dbs)
-    # The rollups as the version before packed values left them.
+    # The rollups as the version before packed values left them; the first database is a
+    # version older still, without the catalogue's index in byte order.
     for db in dbs:
         db.psql("alter table metrics_hour drop column vals; alter table metrics_day drop column vals")
+    dbs[0].psql("drop index metric_names_bytewise")
     held = [(int(db.scalar("select count(*) from metrics_hour")), int(db.scalar("select count(*) from metrics_day")))
             for db in dbs]
     assert all(h > 0 and d > 0 for h, d in held), held
     rc, out, err = maint(["migrate"], dbs)
     assert rc == 0, out + err
+    packed = ["packed the values of the rollups in one column for reads (%d hour and %d day rollups rewritten)" % hd
+              for hd in held]
     assert [e["did"] for e in logfmt_events(out, "migrate")] == [
-        "packed the values of the rollups in one column for reads (%d hour and %d day rollups rewritten)" % hd
-        for hd in held], out
+        "added the index of metric_names in byte order; " + packed[0], packed[1]], out
     rc, out, err = maint(["migrate"], dbs)
     assert [e["did"] for e in logfmt_events(out, "migrate")] == ["nothing: already partitioned"] * 2, out
     for db in dbs:
@@ -959,6 +963,19 @@ def test_migrate_packs_the_values_of_rollups_made_before_and_reads_stay_the_same
     answers = assert_same_reads(agg, ref, cases)
     assert counts(answers[0], name) == expected_counts(rows, "hour", frm, to)
     assert counts(answers[2], name) == expected_counts(rows, "hour", frm + 1800, to, r"web\.2")
+
+    # Hours whose rows RETENTION removes: a part that could not be read would have no rows to
+    # fall back to, and its points would be missing.
+    old = [window(regex, hour_of(now - 3 * DAY) + 2 * HOUR, hour_of(now - 2 * DAY) - HOUR - 1, res)
+           for res in ("hour", "day")]
+    old.append(dict(old[0], source=r"web\.1"))
+    before = assert_same_reads(agg, ref, old)
+    gc_once(dbs, {"RETENTION": "2d"})
+    for params, want in zip(old, before):
+        assert counts(want, name), params
+        assert assert_read_ok(ref.get_metrics(**params), "2/2") == {}, params
+        got = assert_read_ok(agg.get_metrics(**params), "2/2")
+        assert diff_series(got, want, "before RETENTION") == [], params
 
 
 def test_values_in_a_format_this_m2pg_does_not_read_are_answered_from_rows(fresh_pair, m2pg_factory):

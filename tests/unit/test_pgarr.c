@@ -64,7 +64,7 @@ static void test_flagged_refused_when_malformed(void **state)
 	memcpy(bad, in, len);
 	bad[9] = 2; /* the second value's flag: neither NULL nor a value */
 	assert_false(pgarr_flagged(bad, len, 3, widths, vals, lens));
-	bad[9] = 0; /* NULL: its 8 bytes are then a value too many */
+	bad[9] = 0; /* NULL: its 8 bytes are then read as the next flag, which is none */
 	assert_false(pgarr_flagged(bad, len, 3, widths, vals, lens));
 	assert_true(pgarr_flagged(in, len, 3, widths, vals, lens));
 }
