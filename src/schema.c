@@ -145,6 +145,10 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"min(r.min), max(r.max), max(r.perc95), max(r.perc99), " SUM_LAST("value")
 #define SUM_PARTS SUM_PARTS_TO_LAST ", " SUM_LAST("bucket") ", " SUM_LAST("id")
 
+/* Advisory locks (transaction-scoped): one migration or partition maker at a time, and one
+ * computing of rollups at a time (the migration takes it too before it rewrites them). */
+#define LOCK_SCHEMA "pg_advisory_xact_lock(7235188473)"
+#define LOCK_ROLLUPS "pg_advisory_xact_lock(7235188474)"
 #define ROLLUP_DO \
 	"  IF to_regclass('rollup_state') IS NULL THEN" \
 	"   CREATE TABLE rollup_state (watermark timestamptz NOT NULL, kept_from timestamptz NOT NULL);" \
@@ -157,7 +161,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	 * hour, then day, under its advisory lock): neither waits on the migration holding what it \
 	 * needs next. */ \
 	"  IF NOT " ROLLUP_VALS_PRESENT " THEN" \
-	"   PERFORM pg_advisory_xact_lock(7235188474);" \
+	"   PERFORM " LOCK_ROLLUPS ";" \
 	"   LOCK TABLE metrics_day, metrics_hour IN ACCESS EXCLUSIVE MODE;" \
 	"   ALTER TABLE metrics_hour ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
 	"   ALTER TABLE metrics_day ADD COLUMN IF NOT EXISTS vals bytea GENERATED ALWAYS AS (" ROLLUP_VALS_OF("") ") STORED;" \
@@ -249,7 +253,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   DECLARE i int := 1; n int := coalesce(cardinality(p_hours), 0); lo timestamptz; hi timestamptz;" \
 	"    d timestamptz; wm timestamptz;" \
 	"   BEGIN" \
-	"    PERFORM pg_advisory_xact_lock(7235188474);" \
+	"    PERFORM " LOCK_ROLLUPS ";" \
 	"    done := 0; failed := 0;" \
 	"    WHILE i <= n LOOP" \
 	"     lo := p_hours[i]; hi := lo + interval '1 hour'; i := i + 1;" \
@@ -365,7 +369,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"     AND " SCHEMA_IS_CURRENT " THEN" \
 	"   RETURN;" \
 	"  END IF;" \
-	"  PERFORM pg_advisory_xact_lock(7235188473);" \
+	"  PERFORM " LOCK_SCHEMA ";" \
 	"  SELECT relkind::text INTO kind FROM pg_class WHERE oid = to_regclass('metrics');" \
 	"  IF kind = 'p' AND " SCHEMA_IS_CURRENT " THEN" \
 	"   RETURN;" \
@@ -580,7 +584,7 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
 	"   DECLARE w bigint := 86400::bigint * greatest(p_days, 1); v_s timestamptz; v_e timestamptz;" \
 	"    v_lo timestamptz; v_up timestamptz; v_nb timestamptz;" \
 	"   BEGIN" \
-	"    PERFORM pg_advisory_xact_lock(7235188473);" \
+	"    PERFORM " LOCK_SCHEMA ";" \
 	"    PERFORM set_config('lock_timeout', '5s', true);" \
 	"    v_s := to_timestamp(floor(extract(epoch FROM p_from) / w) * w);" \
 	"    WHILE v_s <= p_to LOOP" \
