@@ -104,14 +104,14 @@ const char SCHEMA_NAMES_FILL_SQL[] = "SELECT added, scanned, partitions FROM m2p
  * fields, each with its type and length and a send function call: a database spent more time
  * sending 17,500 parts that way than finding them (bench-scale, read (a)). Prefix p: "r." or "". */
 #define ROLLUP_VALS_OF(p) \
-	"int8send(" p "n) || int8send(" p "h1) || int8send(" p "h2) || '\\x01'::bytea || " \
+	"int8send(" p "n) || int8send(" p "h1) || int8send(" p "h2) || '\\x01'::bytea" \
 	VALS_I8(p "count_n") VALS_F8(p "count_sum") VALS_STAT(p "mean") VALS_STAT(p "median") \
 	VALS_F8(p "min") VALS_F8(p "max") VALS_F8(p "perc95") VALS_F8(p "perc99") VALS_F8(p "last") \
-	VALS_ONE("timestamptz_send", p "last_bucket") "coalesce('\\x01'::bytea || uuid_send(" p "last_id), '\\x00'::bytea)"
+	VALS_ONE("timestamptz_send", p "last_bucket") VALS_ONE("uuid_send", p "last_id")
 /* Both rollup tables have vals. */
 #define ROLLUP_VALS_PRESENT "(SELECT count(*) FROM pg_attribute WHERE attname = 'vals' " \
 	"AND attrelid IN (to_regclass('metrics_hour'), to_regclass('metrics_day'))) = 2"
-#define VALS_ONE(send, col) "coalesce('\\x01'::bytea || " send "(" col "), '\\x00'::bytea) || "
+#define VALS_ONE(send, col) " || coalesce('\\x01'::bytea || " send "(" col "), '\\x00'::bytea)"
 #define VALS_I8(col) VALS_ONE("int8send", col)
 #define VALS_F8(col) VALS_ONE("float8send", col)
 #define VALS_STAT(s) VALS_I8(s "_n") VALS_F8(s "_min") VALS_F8(s "_wsum") VALS_F8(s "_wcount") \
