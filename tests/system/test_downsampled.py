@@ -16,6 +16,7 @@ import math
 import random
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -976,6 +977,42 @@ def test_migrate_packs_the_values_of_rollups_made_before_and_reads_stay_the_same
         assert assert_read_ok(ref.get_metrics(**params), "2/2") == {}, params
         got = assert_read_ok(agg.get_metrics(**params), "2/2")
         assert diff_series(got, want, "before RETENTION") == [], params
+
+
+def test_a_read_open_while_migrate_packs_the_rollups_and_migrate_both_finish(fresh_pair):
+    """Migrate rewrites both rollup tables; a read that has taken metrics_day when it starts and
+    takes metrics_hour after (as a read's statement does) finishes, and so does migrate: the
+    migration waits for the read before it takes either table, so neither waits on the other."""
+    dbs = fresh_pair
+    rc, out, err = maint(["migrate"], dbs)
+    assert rc == 0, out + err
+    db = dbs[0]
+    db.psql("alter table metrics_hour drop column vals; alter table metrics_day drop column vals")
+    reader = subprocess.Popen([PG_BIN + "/psql", "-X", "-q", "-A", "-t", "-h", db.dir, "-p", str(db.port),
+                               "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        reader.stdin.write("begin;\nselect count(*) from metrics_day;\n")
+        reader.stdin.flush()
+        wait_until(lambda: db.scalar("select count(*) from pg_locks where relation = to_regclass('metrics_day') "
+                                     "and mode = 'AccessShareLock' and granted") == "1", 10,
+                   message="the reader to hold metrics_day")
+        done = []
+        migrate = threading.Thread(target=lambda: done.append(maint(["migrate"], dbs)))
+        migrate.start()
+        wait_until(lambda: db.scalar("select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                                     "and query like '%m2pg%'") == "1", 15, message="migrate to wait for the reader")
+        out, err = reader.communicate("select count(*) from metrics_hour;\ncommit;\n", timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert reader.returncode == 0, err
+    migrate.join(60)
+    assert done, "migrate did not end"
+    rc, out, err = done[0]
+    assert rc == 0, out + err
+    assert db.scalar("select count(*) from pg_attribute where attname = 'vals' and attrelid in "
+                     "('metrics_hour'::regclass, 'metrics_day'::regclass)") == "2"
 
 
 def test_values_in_a_format_this_m2pg_does_not_read_are_answered_from_rows(fresh_pair, m2pg_factory):
