@@ -347,8 +347,10 @@ INSERT INTO metrics SELECT gen_random_uuid(), to_timestamp($T0 + i), 'bench.big'
 INSERT INTO metric_names SELECT DISTINCT name FROM metrics ON CONFLICT DO NOTHING;
 EOF
 	run "$VAR/get-data.sql" /dev/null psql_on $PGPORT1 || die "loading the GET data failed"
-	copy_table() { # TABLE: database 1 to database 2, the same rows and ids
-		psql_on $PGPORT1 -c "COPY $1 TO STDOUT (FORMAT binary)" | psql_on $PGPORT2 -c "COPY $1 FROM STDIN (FORMAT binary)"
+	copy_table() { # TABLE: database 1 to database 2, the same rows and ids (metrics is partitioned:
+		# COPY reads it through a query)
+		psql_on $PGPORT1 -c "COPY (SELECT * FROM $1) TO STDOUT (FORMAT binary)" |
+			psql_on $PGPORT2 -c "COPY $1 FROM STDIN (FORMAT binary)"
 	}
 	run - - copy_table metrics || die "copying the GET data to database 2 failed"
 	run - - copy_table metric_names || die "copying metric_names to database 2 failed"
