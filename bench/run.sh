@@ -467,7 +467,8 @@ EOF
 	sql_both "CHECKPOINT"
 	R_HI=$((T0 + 86399))
 	R_URL[get]="$URL/metrics?name=%5Ebench%5C.render%5C.&from=$T0&to=$R_HI&resolution=minute&stats=mean"
-	R_URL[render]="$URL/render?target=bench.render.*.mean&from=$T0&until=$R_HI&maxDataPoints=1440&format=json"
+	# Graphite's points start at the first step after from: from one second before T0, T0 is the first.
+	R_URL[render]="$URL/render?target=bench.render.*.mean&from=$((T0 - 1))&until=$R_HI&maxDataPoints=1440&format=json"
 	R_SUM=$(sql1 "SELECT round(sum(mean)::numeric, 3) FROM metrics WHERE name LIKE 'bench.render.%'")
 	for k in get render; do
 		curl -s --max-time 60 -o "$VAR/render-$k.json" "${R_URL[$k]}"
