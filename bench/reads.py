@@ -119,6 +119,9 @@ def main():
     while True:
         ok, ms = probe(u.hostname, u.port)
         lat.append(ms)
+        if ms >= 200 or not ok:  # when it happened, for the raw output
+            print("SLOW health probe at %.2f s: %.1f ms%s" % (time.monotonic() - t0 - ms / 1000, ms,
+                                                           "" if ok else ", not 200"), flush=True)
         failed += not ok
         rss_max = max(rss_max, proc_mb(pid, "VmRSS"))
         now = time.monotonic()
