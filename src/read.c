@@ -9,7 +9,8 @@
  * range: a few thousand rows buffered per database (a database that runs ahead is paused and
  * its server blocks on its socket), one point per bucket of the name being rolled up, and one
  * chunk of JSON, written only when the client took the one before. The merge runs in slices
- * of at most PUMP_ROWS rows per pass of the loop, so /health and writes keep answering.
+ * of at most PUMP_ROWS rows per pass of the loop, and the loop polls its sockets every few
+ * callbacks (LOOP_CALLBACKS_PER_POLL), so /health and writes keep answering.
  *
  * Aggregate mode (hour and coarser): every database returns, per (name,
  * bucket of the resolution), the sums the rollup rules need, its row count and an

@@ -5,6 +5,7 @@ deadline (hung) is suspect and waited for only a short straggler window once the
 others have answered.  Overloaded writes are refused before anything is stored, and
 the two kinds of 503 say which is which.  Bounds on times are fault timeouts."""
 
+import socket
 import threading
 import time
 
@@ -362,3 +363,59 @@ def test_hung_database_loses_no_values_of_its_slice(fresh_pair, m2pg_factory):
         assert max(times) < 0.5, "reads with a hung database took %s s" % times
     finally:
         db2.resume()
+
+
+def test_health_and_writes_are_answered_while_large_reads_stream(fresh_pair, m2pg_factory):
+    """Two reads of 200,000 minute rows each, from databases and a client that all keep up:
+    the read's merge and its databases' connections wake each other, and the worker's loop must
+    still poll its other sockets between them. Before it did, /health waited for seconds."""
+    svc = start(m2pg_factory, fresh_pair)
+    prefix = unique_name("stream")
+    points = 200000
+    for db in fresh_pair:  # the same ids in both: each row is read twice and counted once
+        db.psql("INSERT INTO metrics (id, bucket, name, count, mean) SELECT md5(n || '-' || i)::uuid, "
+                "to_timestamp(%d + 60 * i), '%s.' || n, 1, i FROM generate_series(1, 2) n, "
+                "generate_series(0, %d) i; INSERT INTO metric_names VALUES ('%s.1'), ('%s.2'); "
+                "ANALYZE metrics" % (T, prefix, points - 1, prefix, prefix), timeout=120)
+    answers = {}
+
+    def read(n):
+        """The answer's bytes, counted and dropped: the client keeps up."""
+        path = "/metrics?name=%%5E%s%%5C.%d%%24&from=%d&to=%d&resolution=minute&stats=count" % (
+            prefix, n, T, T + 60 * (points - 1))
+        s = socket.create_connection(("127.0.0.1", svc.port), timeout=60)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % path).encode())
+        head, size, tail = b"", 0, b""
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            if len(head) < 12:
+                head += chunk[:12]
+            size += len(chunk)
+            tail = (tail + chunk)[-64:]
+        s.close()
+        answers[n] = (head, size, tail)
+
+    readers = [threading.Thread(target=read, args=(n,)) for n in (1, 2)]
+    for t in readers:
+        t.start()
+    probes, written = [], False
+    while any(t.is_alive() for t in readers):
+        t0 = time.monotonic()
+        assert svc.health(timeout=10).status == 200
+        probes.append(time.monotonic() - t0)
+        if not written and len(probes) == 5:  # within the write timeout, or it is a 503
+            assert_created(svc.post(metric(prefix + ".written", bucket=T)))
+            written = True
+        time.sleep(0.05)
+    for t in readers:
+        t.join()
+    for n in (1, 2):
+        head, size, tail = answers[n]
+        assert head.startswith(b"HTTP/1.1 200"), answers[n]
+        # 200,000 points of about 36 bytes: the whole answer, ended as JSON ends
+        assert size > 35 * points and tail.rstrip(b"\r\n0").endswith(b"]}]"), (size, tail)
+    assert len(probes) >= 5, "the reads ended before the probes began: %d probes" % len(probes)
+    assert written, "the reads ended before a write was sent"
+    assert max(probes) < 1.0, "/health waited %.2f s while the reads streamed" % max(probes)
