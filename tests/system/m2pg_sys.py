@@ -457,6 +457,34 @@ class Response:
                                     self.body[:500])
 
 
+def raw_get(port, path, version="HTTP/1.1", timeout=15):
+    """(head, body) of a GET read to the end of the answer over a raw socket, as it came (a
+    chunked body still in its chunks: see dechunk)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(("GET %s %s\r\nHost: t\r\nConnection: close\r\n\r\n" % (path, version)).encode())
+    parts = []
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        parts.append(chunk)
+    s.close()
+    head, _, body = b"".join(parts).partition(b"\r\n\r\n")
+    return head, body
+
+
+def dechunk(body):
+    """A chunked body's bytes; fails on a body that does not end with the last chunk."""
+    out, at = [], 0
+    while True:
+        eol = body.index(b"\r\n", at)
+        size = int(body[at:eol], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[eol + 2:eol + 2 + size])
+        at = eol + 2 + size + 2
+
+
 def http_request(port, method, path, body=None, content_type=None, headers=None,
                  timeout=10):
     """One request on a fresh connection; returns a Response."""

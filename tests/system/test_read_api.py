@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from m2pg_sys import (STATS, assert_created, assert_error, assert_points, assert_read_ok,
-                      metric, read_series, unique_name, wait_in_all, wait_until)
+from m2pg_sys import (STATS, assert_created, assert_error, assert_points, assert_read_ok, dechunk,
+                      metric, raw_get, read_series, unique_name, wait_in_all, wait_until)
 
 T = 1355202720  # 2012-12-11T05:12:00Z, on a minute boundary
 
@@ -223,28 +223,3 @@ def insert_in_parts(dbs, rows, part=400):
     for db in dbs:
         for i in range(0, len(rows), part):
             db.insert(rows[i:i + part])
-
-
-def raw_get(port, path, version):
-    """(head, body) of a GET read to the end of the answer over a raw socket."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    s.sendall(("GET %s %s\r\nHost: t\r\nConnection: close\r\n\r\n" % (path, version)).encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head, body
-
-
-def dechunk(body):
-    out, rest = b"", body
-    while True:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            return out
-        out, rest = out + rest[:size], rest[size + 2:]
